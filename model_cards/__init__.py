@@ -1,0 +1,1 @@
+"""Jinja templates of the dataset card and the model card (package data)."""

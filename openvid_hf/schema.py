@@ -1,0 +1,131 @@
+"""The data contract: one table of fields, and every `datasets.Features` derived from it.
+
+Nothing else in the project names a CSV column or a field type: readers, writers, cards and loaders
+all ask this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datasets
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    dtype: str
+    source: str
+    description: str
+    csv_column: str | None = None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("key", "string", "build", "9-digit position of the clip after the seeded global shuffle"),
+    Field("video", "string", "CSV", "original mp4 file name", "video"),
+    Field("caption", "string", "CSV", "the clip's caption", "caption"),
+    Field("aesthetic_score", "float32", "CSV", "aesthetic score", "aesthetic score"),
+    Field("motion_score", "float32", "CSV", "motion score (optical flow)", "motion score"),
+    Field(
+        "temporal_consistency_score",
+        "float32",
+        "CSV",
+        "temporal consistency score (CLIP similarity of adjacent frames)",
+        "temporal consistency score",
+    ),
+    Field("camera_motion", "string", "CSV", "camera motion class", "camera motion"),
+    Field("frame", "int32", "CSV", "frame count given by the release", "frame"),
+    Field("fps", "float32", "CSV", "frames per second given by the release", "fps"),
+    Field("seconds", "float32", "CSV", "duration in seconds given by the release", "seconds"),
+    Field("width", "int32", "container", "width in pixels, probed from the container header"),
+    Field("height", "int32", "container", "height in pixels, probed from the container header"),
+    Field("num_frames", "int32", "container", "frame count, probed from the container header"),
+    Field("hd", "bool", "OpenVidHD.csv", "the clip is in the OpenVidHD subset"),
+    Field("sha256", "string", "mp4 bytes", "SHA-256 of the original mp4 bytes"),
+)
+
+FIELDS_BY_NAME = {field.name: field for field in FIELDS}
+FIELD_NAMES = tuple(field.name for field in FIELDS)
+
+#: The original CSV header, in order, and its mapping to field names.
+CSV_HEADER: tuple[str, ...] = tuple(field.csv_column for field in FIELDS if field.csv_column)
+CSV_TO_FIELD = {field.csv_column: field.name for field in FIELDS if field.csv_column}
+CSV_FIELDS = tuple(CSV_TO_FIELD.values())
+
+#: Extra columns of the metadata table (`metadata/{split}.parquet`): where each clip lives in the shards.
+METADATA_LOCATION_FIELDS = (
+    Field("shard", "string", "build", "path of the WebDataset shard in the repository"),
+    Field("member", "string", "build", "name of the clip's mp4 member inside the shard"),
+)
+
+#: Extra column of the loading script's `metadata` config: the zip part holding the video.
+ARCHIVE_FIELD = Field("archive", "string", "release", "zip part that holds the video (null when missing)")
+
+#: Column names plain `datasets` gives a WebDataset shard: `{key}.mp4` and `{key}.json` members.
+VIDEO_COLUMN = "mp4"
+RECORD_COLUMN = "json"
+
+_PYTHON_TYPES = {"string": str, "float32": float, "int32": int, "bool": bool}
+
+
+def _features(fields: tuple[Field, ...]) -> datasets.Features:
+    from datasets import Features, Value
+
+    return Features({field.name: Value(field.dtype) for field in fields})
+
+
+def record_features() -> datasets.Features:
+    """The fields of one clip: the `json` struct of a published shard."""
+    return _features(FIELDS)
+
+
+def published_features() -> datasets.Features:
+    """What plain `datasets.load_dataset` gives for a published repository (both configs)."""
+    from datasets import Features, Value, Video
+
+    return Features(
+        {
+            "__key__": Value("string"),
+            "__url__": Value("string"),
+            VIDEO_COLUMN: Video(),
+            RECORD_COLUMN: record_features(),
+        }
+    )
+
+
+def metadata_table_features() -> datasets.Features:
+    """The metadata table: every clip field plus its shard path and member name."""
+    return _features(FIELDS + METADATA_LOCATION_FIELDS)
+
+
+def release_video_features() -> datasets.Features:
+    """The loading script's `default` and `hd` configs: the clip fields and the video itself."""
+    from datasets import Video
+
+    features = record_features()
+    features[VIDEO_COLUMN] = Video()
+    return features
+
+
+def release_metadata_features() -> datasets.Features:
+    """The loading script's `metadata` config: CSV fields, `hd` and the archive, no video bytes."""
+    names = ("key", *CSV_FIELDS, "hd")
+    return _features(tuple(FIELDS_BY_NAME[name] for name in names) + (ARCHIVE_FIELD,))
+
+
+def parse_csv_value(field_name: str, text: str) -> str | float | int | bool:
+    """Convert one CSV cell to the field's Python type; raises ValueError naming the field."""
+    python_type = _PYTHON_TYPES[FIELDS_BY_NAME[field_name].dtype]
+    if python_type is str:
+        return text
+    try:
+        return int(float(text)) if python_type is int else python_type(text)
+    except ValueError as error:
+        raise ValueError(f"column {FIELDS_BY_NAME[field_name].csv_column!r}: not a number: {text!r}") from error
+
+
+def format_key(index: int) -> str:
+    """The 9-digit key of the clip at `index`."""
+    return f"{index:09d}"

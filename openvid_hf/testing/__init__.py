@@ -1,0 +1,1 @@
+"""Test doubles and helpers: a local Hub-compatible server and pytest fixtures."""

@@ -1,0 +1,1 @@
+"""Fine-tuning MVDiT with accelerate."""
