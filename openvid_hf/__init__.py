@@ -14,6 +14,11 @@ _LAZY_EXPORTS = {
     "MVDiTTransformer3DModel": "openvid_hf.pipelines",
     "MVDiTPipeline": "openvid_hf.pipelines",
     "MVDiTPipelineOutput": "openvid_hf.pipelines",
+    "OpenVid1M": "openvid_hf.dataset_script.openvid_1m",
+    "load_release": "openvid_hf.dataset_script.openvid_1m",
+    "ClipLoader": "openvid_hf.transforms",
+    "read_frames": "openvid_hf.video",
+    "load_metadata": "openvid_hf.publish",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import OpenVidError, UsageError
 
-COMMANDS = ("sample",)
+COMMANDS = ("sample", "inspect", "convert", "build", "push", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:

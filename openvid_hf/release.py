@@ -1,0 +1,585 @@
+"""The original OpenVid-1M release, read in place: its CSVs, its zip parts, and every row or video it cannot give.
+
+One reader serves the `datasets` loading script (`openvid_hf.dataset_script`), `openvid-hf inspect` and the
+shard build. A source is a local folder or a Hub dataset repository (`hf://datasets/ORG/NAME`), both through
+fsspec, so a remote release is read with range requests (see `openvid_hf.zip_index`). Nothing is ever
+written from a zip member's name: names only key a lookup by base name, and unsafe ones are reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import posixpath
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from .errors import OpenVidError, UsageError
+from .sample import DEFECTS, HD_CSV, HD_DIR, HD_INDEX, MAIN_CSV
+from .schema import CSV_HEADER, CSV_TO_FIELD, format_key, parse_csv_value
+from .video import VideoDecodeError, VideoProbe, probe_video
+from .zip_index import Archive, ArchivePart, MemberIndexCache, MemberReadError, ZipMember, read_member, scan_members
+
+logger = logging.getLogger(__name__)
+
+#: Why a row or a video is left out; `openvid_hf.sample` plants one of each.
+SKIP_REASONS: tuple[str, ...] = DEFECTS
+#: The loading script's configs: clips with video, the HD subset with video, and every CSV row without video.
+CONFIGS = ("default", "hd", "metadata")
+DEFAULT_MIN_FRAMES = 1
+#: Where the central directory listings are cached, under a `datasets` cache root (see `zip_index`).
+INDEX_CACHE_SUBDIR = "openvid_hf/zip_index"
+#: Videos read and probed ahead of the one being yielded: remote reads are latency bound.
+READ_AHEAD = 8
+
+_SPLIT_PART = re.compile(r"^(?P<stem>.+)_part(?P<suffix>[a-z]{2})$")
+_DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class ClipFilter:
+    """Which clips to keep: CSV scores and camera motion, and the height probed from the container."""
+
+    min_aesthetic_score: float | None = None
+    min_motion_score: float | None = None
+    max_motion_score: float | None = None
+    min_temporal_consistency_score: float | None = None
+    camera_motion: frozenset[str] | None = None
+    min_height: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.camera_motion, str):
+            object.__setattr__(self, "camera_motion", frozenset({self.camera_motion}))
+        elif self.camera_motion is not None:
+            object.__setattr__(self, "camera_motion", frozenset(self.camera_motion))
+        for name in ("min_aesthetic_score", "min_motion_score", "max_motion_score", "min_temporal_consistency_score"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise UsageError(f"{name} must be a number (got {value!r})")
+        if self.min_height is not None and (isinstance(self.min_height, bool) or not isinstance(self.min_height, int)):
+            raise UsageError(f"min_height must be an integer (got {self.min_height!r})")
+        low, high = self.min_motion_score, self.max_motion_score
+        if low is not None and high is not None and low > high:
+            raise UsageError(f"min_motion_score ({low}) is above max_motion_score ({high})")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(item.name for item in fields(cls))
+
+    @classmethod
+    def from_object(cls, source: Any) -> ClipFilter:
+        """The filter set on `source` (a builder config or a namespace) under the same attribute names."""
+        return cls(**{name: getattr(source, name, None) for name in cls.names()})
+
+    def accepts_row(self, row: dict[str, Any]) -> bool:
+        return (
+            _at_least(row["aesthetic_score"], self.min_aesthetic_score)
+            and _at_least(row["motion_score"], self.min_motion_score)
+            and _at_least(-row["motion_score"], None if self.max_motion_score is None else -self.max_motion_score)
+            and _at_least(row["temporal_consistency_score"], self.min_temporal_consistency_score)
+            and (self.camera_motion is None or row["camera_motion"] in self.camera_motion)
+        )
+
+    def accepts_video(self, probe: VideoProbe) -> bool:
+        return _at_least(probe.height, self.min_height)
+
+
+def _at_least(value: float, bound: float | None) -> bool:
+    return bound is None or value >= bound
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A row or a video left out, and why (`SKIP_REASONS`); `detail` says where, or what failed."""
+
+    video: str
+    reason: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"video": self.video, "reason": self.reason}
+
+
+@dataclass
+class SkipReport:
+    """What a pass over the release yielded, filtered out and skipped."""
+
+    yielded: int = 0
+    filtered: int = 0
+    without_video: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+
+    def add(self, video: str, reason: str, detail: str = "") -> None:
+        self.skipped.append(Skip(video, reason, detail))
+
+    def counts(self) -> dict[str, int]:
+        return {reason: sum(skip.reason == reason for skip in self.skipped) for reason in SKIP_REASONS}
+
+    def summary(self, label: str, seconds: float) -> str:
+        counts = ", ".join(f"{reason} {count}" for reason, count in self.counts().items() if count)
+        parts = [f"{label}: {self.yielded} rows", f"{self.filtered} filtered out"]
+        if self.without_video:
+            parts.append(f"{self.without_video} without video (archive null)")
+        parts.append(f"{len(self.skipped)} skipped" + (f" ({counts})" if counts else ""))
+        return ", ".join(parts) + f" in {seconds:.1f} s"
+
+
+@dataclass
+class ReleaseClip:
+    """One row the reader yields: its CSV values, where its video is, and (when read) the bytes and header."""
+
+    key: str
+    row: dict[str, Any]
+    hd: bool
+    archive: str | None = None
+    member: str | None = None
+    data: bytes | None = None
+    probe: VideoProbe | None = None
+
+    @property
+    def video(self) -> str:
+        return self.row["video"]
+
+    def record(self) -> dict[str, Any]:
+        """Every contract field (`openvid_hf.schema.FIELDS`) of a clip whose video was read."""
+        return {
+            "key": self.key,
+            **self.row,
+            "width": self.probe.width,
+            "height": self.probe.height,
+            "num_frames": self.probe.num_frames,
+            "hd": self.hd,
+            "sha256": hashlib.sha256(self.data).hexdigest(),
+        }
+
+    def metadata_record(self) -> dict[str, Any]:
+        """The `metadata` config's fields: CSV values, `hd`, and the archive holding the video."""
+        return {"key": self.key, **self.row, "hd": self.hd, "archive": self.archive}
+
+
+@dataclass(frozen=True)
+class Location:
+    archive: Archive
+    member: ZipMember
+
+
+class Release:
+    """Where the files of one release are: its CSVs, its main zip parts and its HD copy."""
+
+    def __init__(self, source: str | Path, storage_options: dict | None = None):
+        self.source = str(source)
+        options = dict(storage_options or {})
+        if self.source.startswith("hf://"):
+            from huggingface_hub import constants
+
+            # fsspec caches filesystems by their arguments: name the endpoint, so HF_ENDPOINT is the one used.
+            if "endpoint" not in options and "endpoint" not in options.get("hf", {}):
+                options["endpoint"] = constants.ENDPOINT
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.source, **options)
+            self.root = self.root.rstrip("/")
+            top = self.fs.ls(self.root, detail=True)
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise OpenVidError(f"{self.source}: no such folder or dataset repository") from error
+        except ValueError as error:
+            raise UsageError(f"{self.source}: not a folder or an hf://datasets/ORG/NAME URL ({error})") from error
+        if not self.fs.isdir(self.root):
+            raise OpenVidError(f"{self.source}: not a folder")
+        if not self.exists(MAIN_CSV):
+            raise OpenVidError(
+                f"{self.source}: no {MAIN_CSV}; an OpenVid-1M release folder holds data/train/OpenVid-1M.csv, "
+                "data/train/OpenVidHD.csv and the OpenVid_part*.zip parts"
+            )
+        self.main_archives = self._archives(top)
+        self.hd_archives = self._archives(self.fs.ls(self.path(HD_DIR), detail=True)) if self.exists(HD_DIR) else ()
+        self.hd_listing = self._read_hd_listing()
+
+    def path(self, relative: str) -> str:
+        return posixpath.join(self.root, relative)
+
+    def exists(self, relative: str) -> bool:
+        return self.fs.exists(self.path(relative))
+
+    def relative(self, path: str) -> str:
+        return posixpath.relpath(path, self.root)
+
+    def _archives(self, listing: list[dict]) -> tuple[Archive, ...]:
+        """Zip parts among the listed files: `*.zip`, and `STEM_partaa`, `STEM_partab`, ... joined as one."""
+        singles, splits = [], {}
+        for info in listing:
+            if info["type"] != "file":
+                continue
+            relative = self.relative(info["name"])
+            part = ArchivePart(path=info["name"], size=int(info["size"]), version=_file_version(info))
+            match = _SPLIT_PART.match(posixpath.basename(relative))
+            if relative.endswith(".zip"):
+                singles.append(Archive(relative, (part,)))
+            elif match:
+                stem = posixpath.join(posixpath.dirname(relative), match["stem"])
+                splits.setdefault(stem, []).append((match["suffix"], relative, part))
+        for stem, pieces in splits.items():
+            pieces.sort()
+            suffixes = [suffix for suffix, _, _ in pieces]
+            expected = [_part_suffix(index) for index in range(len(pieces))]
+            if suffixes != expected:
+                missing = sorted(set(expected) - set(suffixes)) or [_part_suffix(len(pieces))]
+                raise OpenVidError(
+                    f"{self.source}: split archive {stem} has parts {', '.join(suffixes)}; "
+                    f"missing {stem}_part{missing[0]}"
+                )
+            singles.append(Archive(pieces[0][1], tuple(part for _, _, part in pieces)))
+        return tuple(sorted(singles, key=lambda archive: _natural_key(archive.name)))
+
+    def _read_hd_listing(self) -> dict[str, list[str]] | None:
+        """`OpenVidHD/OpenVidHD.json` (HD zip name -> member names), or None when absent or unreadable."""
+        if not self.exists(HD_INDEX):
+            return None
+        try:
+            listing = json.loads(self.fs.cat_file(self.path(HD_INDEX)))
+            if not isinstance(listing, dict) or not all(isinstance(names, list) for names in listing.values()):
+                raise ValueError("expected an object mapping zip names to lists of member names")
+        except (ValueError, UnicodeDecodeError) as error:
+            logger.warning("%s/%s is not usable (%s); the HD zips are scanned instead", self.source, HD_INDEX, error)
+            return None
+        return listing
+
+    def check_csv(self, relative: str) -> None:
+        """Fail fast when the CSV is absent or lacks a column of the original header."""
+        if not self.exists(relative):
+            raise OpenVidError(f"{self.source}: no {relative}")
+        with self._open_csv(relative) as reader:
+            self._columns(relative, next(reader, None))
+
+    def csv_rows(self, relative: str) -> Iterator[dict[str, Any]]:
+        """The CSV's rows as typed field values (`schema.CSV_TO_FIELD`), in file order; errors name the row."""
+        label = f"{self.source}/{relative}"
+        with self._open_csv(relative) as reader:
+            columns = self._columns(relative, next(reader, None))
+            position = 0
+            try:
+                for cells in reader:
+                    if not cells:
+                        continue
+                    position += 1
+                    if len(cells) < len(columns):
+                        raise OpenVidError(
+                            f"{label}, row {position} (line {reader.line_num}): {len(cells)} fields, expected "
+                            f"at least {len(columns)}"
+                        )
+                    try:
+                        yield {name: parse_csv_value(name, cells[index]) for name, index in columns.items()}
+                    except ValueError as error:
+                        raise OpenVidError(f"{label}, row {position} (line {reader.line_num}): {error}") from error
+            except (csv.Error, UnicodeDecodeError) as error:
+                raise OpenVidError(f"{label}, after row {position}: not valid UTF-8 CSV ({error})") from error
+
+    @contextmanager
+    def _open_csv(self, relative: str) -> Iterator[Iterator[list[str]]]:
+        """A `csv.reader` over the file (UTF-8, a BOM tolerated, newlines inside quoted fields kept)."""
+        with self.fs.open(self.path(relative), "rb") as raw, io.TextIOWrapper(raw, "utf-8-sig", newline="") as text:
+            yield csv.reader(text)
+
+    def _columns(self, relative: str, header: list[str] | None) -> dict[str, int]:
+        header = header or []
+        missing = [column for column in CSV_HEADER if column not in header]
+        if missing:
+            raise OpenVidError(
+                f"{self.source}/{relative}: missing column(s) {', '.join(map(repr, missing))}; "
+                f"the header must hold {','.join(CSV_HEADER)}"
+            )
+        return {CSV_TO_FIELD[column]: header.index(column) for column in CSV_HEADER}
+
+
+def _file_version(info: dict) -> str:
+    """What changes when a file's content does: the Hub's blob id, or the modification time."""
+    for key in ("blob_id", "xet_hash", "mtime", "ETag", "etag", "last_modified"):
+        if info.get(key):
+            return str(info[key])
+    return ""
+
+
+def _part_suffix(index: int) -> str:
+    return chr(ord("a") + index // 26) + chr(ord("a") + index % 26)
+
+
+def _natural_key(name: str) -> list:
+    return [int(piece) if piece.isdigit() else piece for piece in _DIGITS.split(name)]
+
+
+def base_name(member_name: str) -> str:
+    return member_name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def is_unsafe_name(member_name: str) -> bool:
+    """An absolute name, a drive letter or a `..` component: never usable as a path."""
+    normalized = member_name.replace("\\", "/")
+    return normalized.startswith("/") or bool(re.match(r"^[A-Za-z]:", normalized)) or ".." in normalized.split("/")
+
+
+class VideoIndex:
+    """Video base name -> first safe member holding it, over the archives indexed so far, in the order given."""
+
+    def __init__(self, cache: MemberIndexCache | None):
+        self._cache = cache
+        self._locations: dict[str, Location] = {}
+        self.unsafe: list[Location] = []
+        self.names_by_archive: dict[str, list[str]] = {}
+
+    def add(self, fs: fsspec.AbstractFileSystem, archives: Iterable[Archive], description: str) -> None:
+        from huggingface_hub.utils import tqdm
+
+        archives = [archive for archive in archives if archive.name not in self.names_by_archive]
+        if not archives:
+            return
+        cached = 0
+        with tqdm(archives, desc=description, unit=" archives") as progress:
+            for archive in progress:
+                members = self._cache.load(archive) if self._cache else None
+                if members is None:
+                    members = scan_members(fs, archive)
+                    if self._cache:
+                        self._cache.save(archive, members)
+                else:
+                    cached += 1
+                    progress.set_postfix(cached=cached)
+                self._add_members(archive, members)
+
+    def _add_members(self, archive: Archive, members: list[ZipMember]) -> None:
+        names = []
+        for member in members:
+            if member.is_dir:
+                continue
+            location = Location(archive, member)
+            if is_unsafe_name(member.name):
+                self.unsafe.append(location)
+                continue
+            name = base_name(member.name)
+            names.append(name)
+            self._locations.setdefault(name, location)
+        self.names_by_archive[archive.name] = names
+
+    def find(self, video: str) -> Location | None:
+        return self._locations.get(video)
+
+
+class ReleaseReader:
+    """One pass over a release for one config: rows in CSV order, with skips and filters accounted for.
+
+    `default` reads OpenVid-1M.csv and finds each video in the main parts (then in the HD copy);
+    `hd` reads OpenVidHD.csv and finds each video in the HD copy (then in the main parts);
+    `metadata` reads OpenVid-1M.csv and the central directories only. Keys are positions in OpenVid-1M.csv.
+    """
+
+    def __init__(
+        self,
+        release: Release,
+        config: str = "default",
+        filters: ClipFilter | None = None,
+        min_frames: int = DEFAULT_MIN_FRAMES,
+        index_cache_dir: str | Path | None = None,
+    ):
+        if config not in CONFIGS:
+            raise UsageError(f"unknown config {config!r}; choose one of {', '.join(CONFIGS)}")
+        self.filters = filters or ClipFilter()
+        if config == "metadata" and self.filters.min_height is not None:
+            raise UsageError("min_height needs each video's header, which the metadata config does not read")
+        if isinstance(min_frames, bool) or not isinstance(min_frames, int) or min_frames < 1:
+            raise UsageError(f"min_frames must be a positive integer (got {min_frames!r})")
+        self.release = release
+        self.config = config
+        self.min_frames = min_frames
+        release.check_csv(MAIN_CSV)
+        self.has_hd_csv = release.exists(HD_CSV)
+        if config == "hd" or self.has_hd_csv:
+            release.check_csv(HD_CSV)
+        if config == "hd":
+            self.csv, self.primary, self.fallback = HD_CSV, release.hd_archives, release.main_archives
+        else:
+            self.csv, self.primary, self.fallback = MAIN_CSV, release.main_archives, release.hd_archives
+        cache = MemberIndexCache(index_cache_dir) if index_cache_dir else None
+        self.index = VideoIndex(cache)
+        self.fallback_index = VideoIndex(cache)
+        self.report = SkipReport()
+        self.rows: dict[str, int] = {MAIN_CSV: 0, HD_CSV: 0}
+        self._hd_holders: dict[str, set[str]] | None = None
+
+    def scan(self) -> None:
+        """Index the central directories of the config's own archives (cached on disk when configured)."""
+        self.index.add(self.release.fs, self.primary, f"Indexing {self.release.source} zip parts")
+
+    @property
+    def videos(self) -> int:
+        """Distinct videos under safe names in the config's own archives."""
+        return len({name for names in self.index.names_by_archive.values() for name in names})
+
+    def clips(self, read_videos: bool = True) -> Iterator[ReleaseClip]:
+        """Yield the config's clips in CSV order; `self.report` is complete once the iterator is exhausted."""
+        self.scan()
+        self.report = SkipReport()
+        seen: set[str] = set()
+        located = self._located_rows(seen)
+        if read_videos and self.config != "metadata":
+            outcomes = _ordered_map(self._read_clip, located, READ_AHEAD)
+        else:
+            outcomes = map(_without_video, located)
+        for outcome in outcomes:
+            if isinstance(outcome, Skip):
+                self.report.skipped.append(outcome)
+            elif outcome is None:
+                self.report.filtered += 1
+            else:
+                self.report.yielded += 1
+                self.report.without_video += outcome.archive is None
+                yield outcome
+        self._report_unmatched(seen)
+
+    def _located_rows(self, seen: set[str]) -> Iterator[Skip | tuple[ReleaseClip, Location | None] | None]:
+        """Each CSV row as a skip, None (filtered out) or the clip and where its video is."""
+        hd_videos = self._hd_videos() if self.config != "hd" else None
+        main_keys = self._main_keys() if self.config == "hd" else None
+        for position, row in enumerate(self.release.csv_rows(self.csv)):
+            video = row["video"]
+            seen.add(video)
+            self.rows[self.csv] = position + 1
+            if not self.filters.accepts_row(row):
+                yield None
+                continue
+            if main_keys is None:
+                key = format_key(position)
+            else:
+                key = main_keys.get(video) or format_key(self.rows[MAIN_CSV] + position)
+            clip = ReleaseClip(key=key, row=row, hd=hd_videos is None or video in hd_videos)
+            location = self.index.find(video) or self._find_elsewhere(video)
+            if location is not None:
+                clip.archive, clip.member = location.archive.name, location.member.name
+            elif self.config != "metadata":
+                if not self._under_unsafe_name(video):
+                    where = "HD zip or zip part" if self.config == "hd" else "zip part"
+                    yield Skip(video, "missing", f"in no {where}")
+                continue
+            yield clip, location
+
+    def _hd_videos(self) -> set[str]:
+        if not self.has_hd_csv:
+            logger.warning("%s: no %s; every clip has hd=False", self.release.source, HD_CSV)
+            return set()
+        videos = set()
+        for count, row in enumerate(self.release.csv_rows(HD_CSV), start=1):
+            videos.add(row["video"])
+            self.rows[HD_CSV] = count
+        return videos
+
+    def _main_keys(self) -> dict[str, str]:
+        keys: dict[str, str] = {}
+        for position, row in enumerate(self.release.csv_rows(MAIN_CSV)):
+            keys.setdefault(row["video"], format_key(position))
+            self.rows[MAIN_CSV] = position + 1
+        return keys
+
+    def _find_elsewhere(self, video: str) -> Location | None:
+        """Look in the other archive set; the HD listing (OpenVidHD.json) narrows which HD zips to scan."""
+        archives = self.fallback
+        if self.config != "hd" and self.release.hd_listing is not None:
+            holders = self._hd_zips_holding(video)
+            archives = [archive for archive in archives if posixpath.basename(archive.name) in holders]
+        self.fallback_index.add(self.release.fs, archives, f"Indexing {self.release.source} fallback zips")
+        return self.fallback_index.find(video)
+
+    def _hd_zips_holding(self, video: str) -> set[str]:
+        if self._hd_holders is None:
+            self._hd_holders = {}
+            for zip_name, members in self.release.hd_listing.items():
+                for member in members:
+                    self._hd_holders.setdefault(base_name(str(member)), set()).add(posixpath.basename(zip_name))
+        return self._hd_holders.get(video, set())
+
+    def _under_unsafe_name(self, video: str) -> bool:
+        """The video is held only under an unsafe member name: reported once, as `unsafe_name`."""
+        return any(
+            base_name(location.member.name) == video for location in self.index.unsafe + self.fallback_index.unsafe
+        )
+
+    def _read_clip(self, located: Skip | tuple[ReleaseClip, Location] | None) -> ReleaseClip | Skip | None:
+        if not isinstance(located, tuple):
+            return located
+        clip, location = located
+        try:
+            clip.data = read_member(self.release.fs, location.archive, location.member)
+            clip.probe = probe_video(clip.data, name=clip.video)
+        except (MemberReadError, VideoDecodeError) as error:
+            return Skip(clip.video, "undecodable", str(error))
+        if clip.probe.num_frames < self.min_frames:
+            return Skip(clip.video, "too_short", f"{clip.probe.num_frames} frames, fewer than {self.min_frames}")
+        if not self.filters.accepts_video(clip.probe):
+            return None
+        return clip
+
+    def _report_unmatched(self, seen: set[str]) -> None:
+        for archive, names in self.index.names_by_archive.items():
+            for name in names:
+                if name not in seen:
+                    seen.add(name)
+                    self.report.add(name, "not_in_csv", archive)
+        for location in self.index.unsafe + self.fallback_index.unsafe:
+            self.report.add(
+                base_name(location.member.name), "unsafe_name", f"{location.archive.name}: {location.member.name}"
+            )
+
+
+def _without_video(located: Skip | tuple[ReleaseClip, Location | None] | None) -> ReleaseClip | Skip | None:
+    return located[0] if isinstance(located, tuple) else located
+
+
+def _ordered_map(function: Callable, items: Iterable, workers: int) -> Iterator:
+    """`map(function, items)` run up to `workers` items ahead in threads, yielding in order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def default_index_cache_dir() -> Path:
+    """The listing cache under the default `datasets` cache, which the loading script uses too."""
+    from datasets import config
+
+    return Path(config.HF_DATASETS_CACHE) / INDEX_CACHE_SUBDIR
+
+
+def inspect_release(
+    source: str | Path,
+    config: str = "default",
+    min_frames: int = DEFAULT_MIN_FRAMES,
+    read_videos: bool = True,
+    index_cache_dir: str | Path | None = None,
+    storage_options: dict | None = None,
+) -> dict[str, Any]:
+    """What the release holds for `config`: CSV rows, HD rows, videos found and every skip, as plain data."""
+    started = time.perf_counter()
+    reader = ReleaseReader(
+        Release(source, storage_options), config=config, min_frames=min_frames, index_cache_dir=index_cache_dir
+    )
+    for _ in reader.clips(read_videos=read_videos):
+        pass
+    return {
+        "rows": reader.rows.get(MAIN_CSV, 0),
+        "hd_rows": reader.rows.get(HD_CSV, 0),
+        "videos": reader.videos,
+        "skipped": reader.report.skipped,
+        "summary": reader.report.summary(f"{source} ({config})", time.perf_counter() - started),
+    }
