@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import diffusers_registration
+
 __version__ = "0.1.0"
 
 _LAZY_EXPORTS = {
@@ -17,6 +19,7 @@ _LAZY_EXPORTS = {
     "OpenVid1M": "openvid_hf.dataset_script.openvid_1m",
     "load_release": "openvid_hf.dataset_script.openvid_1m",
     "ClipLoader": "openvid_hf.transforms",
+    "OpenVidClipDataset": "openvid_hf.clip_dataset",
     "read_frames": "openvid_hf.video",
     "load_metadata": "openvid_hf.publish",
 }
@@ -31,3 +34,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+# diffusers loads `["openvid_hf", "MVDiTTransformer3DModel"]` components once this runs (see the module).
+diffusers_registration.install()

@@ -277,8 +277,13 @@ def read_frame_index(frame: np.ndarray) -> int:
     return index
 
 
-def encode_h264(frames, fps: int, gop: int | None = None) -> bytes:
-    """Encode RGB frames as H.264 in an mp4, bit-exactly (same frames, same bytes)."""
+def encode_h264(frames, fps: int, gop: int | None = None, bframes: int = 0) -> bytes:
+    """Encode RGB frames as H.264 in an mp4, bit-exactly (same frames, same bytes).
+
+    A keyframe every `gop` frames (default: every second). `bframes` > 0 allows up to that many consecutive
+    B-frames, so that decode order differs from presentation order as in real footage (x264's ultrafast
+    preset alone never emits B-frames).
+    """
     import av
     from av.codec.context import Flags
 
@@ -291,7 +296,10 @@ def encode_h264(frames, fps: int, gop: int | None = None) -> bytes:
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = "yuv420p"
                 stream.codec_context.flags |= Flags.bitexact
-                stream.options = {"preset": "ultrafast", "crf": "20", "g": str(gop or fps), "threads": "1"}
+                options = {"preset": "ultrafast", "crf": "20", "g": str(gop or fps), "threads": "1"}
+                if bframes:
+                    options["bf"] = str(bframes)
+                stream.options = options
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
