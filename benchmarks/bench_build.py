@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2], help="build processes to time (1 2)")
     parser.add_argument("--shard-size", default="100MB", help="build shard size (100MB)")
     args = parser.parse_args()
+    os.environ["TQDM_DISABLE"] = "1"  # the table is the output; progress bars would bury it
 
     with tempfile.TemporaryDirectory(prefix="bench_build_") as workdir:
         workdir = Path(workdir)
@@ -60,7 +61,7 @@ def main() -> None:
         print(f"wrote a {release_bytes / 1e6:.0f} MB release of {args.clips} clips in {seconds:.0f} s")
         print(f"SHA-256 on one core: {sha256_rate():.0f} MB/s")
         tiny = write_release(workdir / "tiny", TINY_CLIPS)
-        timed_build(tiny, workdir / "tiny-build", 1, args)  # imports torch here, as a first build would
+        timed_build(tiny, workdir / "tiny-build", 1, args)  # the imports a first build pays
         fixed = ", ".join(
             f"--num-proc {num_proc} {timed_build(tiny, workdir / 'tiny-build', num_proc, args)[0]:.1f} s"
             for num_proc in args.num_proc

@@ -58,8 +58,8 @@ from .release import (
     ReleaseReader,
     Skip,
     SkipReport,
-    _ordered_map,
     default_index_cache_dir,
+    ordered_map,
 )
 from .sample import HD_CSV, MAIN_CSV
 from .schema import FIELD_NAMES, FIELDS, VIDEO_COLUMN, format_key, metadata_table_features
@@ -275,7 +275,7 @@ class ShardMaker:
         result = ShardResult(shard.path)
         located = ((clip.release_clip(), clip.location) for clip in shard.clips)
         with ShardWriter(path) as writer:
-            for outcome in _ordered_map(self._read_sample, located, READ_AHEAD):
+            for outcome in ordered_map(self._read_sample, located, READ_AHEAD):
                 if isinstance(outcome, Skip):
                     result.skipped.append(outcome)
                 elif outcome is None:
@@ -290,7 +290,7 @@ class ShardMaker:
 
     def _read_sample(self, located: tuple[ReleaseClip, Location]) -> tuple[dict, bytes] | Skip | None:
         """Read, check and hash one clip: run in the read-ahead threads, beside the writer hashing the shard."""
-        outcome = self.reader._read_clip(located)
+        outcome = self.reader.read_clip(located)
         if not isinstance(outcome, ReleaseClip):
             return outcome
         return published_record(outcome), outcome.data

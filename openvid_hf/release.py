@@ -431,7 +431,7 @@ class ReleaseReader:
         seen: set[str] = set()
         located = self._located_rows(seen)
         if read_videos and self.config != "metadata":
-            outcomes = _ordered_map(self._read_clip, located, READ_AHEAD)
+            outcomes = ordered_map(self.read_clip, located, READ_AHEAD)
         else:
             outcomes = map(_without_video, located)
         for outcome in outcomes:
@@ -511,7 +511,8 @@ class ReleaseReader:
             base_name(location.member.name) == video for location in self.index.unsafe + self.fallback_index.unsafe
         )
 
-    def _read_clip(self, located: Skip | tuple[ReleaseClip, Location] | None) -> ReleaseClip | Skip | None:
+    def read_clip(self, located: Skip | tuple[ReleaseClip, Location] | None) -> ReleaseClip | Skip | None:
+        """Read and probe one located clip: the clip, a `Skip` saying why not, or None when a filter drops it."""
         if not isinstance(located, tuple):
             return located
         clip, location = located
@@ -542,7 +543,7 @@ def _without_video(located: Skip | tuple[ReleaseClip, Location | None] | None) -
     return located[0] if isinstance(located, tuple) else located
 
 
-def _ordered_map(function: Callable, items: Iterable, workers: int) -> Iterator:
+def ordered_map(function: Callable, items: Iterable, workers: int) -> Iterator:
     """`map(function, items)` run up to `workers` items ahead in threads, yielding in order."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()

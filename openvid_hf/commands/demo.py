@@ -1,0 +1,55 @@
+"""`openvid-hf demo`: the whole story end to end on an embedded sample, offline, on CPU (see `openvid_hf.demo`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import add_command
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ..demo import DEFAULT_NUM_VIDEOS, DEFAULT_TRAIN_STEPS
+
+    parser = add_command(
+        subparsers,
+        "demo",
+        run,
+        help="run the whole story end to end on an embedded sample, offline, on CPU (about a minute)",
+        description=(
+            "Write a sample release and report what the loading script skips; build, push and verify the published "
+            "dataset on a local Hub started for the demo; stream it back with datasets into a contact sheet; push a "
+            "tiny MVDiT pipeline with random weights, fine-tune it from the Hub with `openvid-hf train` and push "
+            "it; generate a video with MVDiTPipeline.from_pretrained; print the same steps for the real release, "
+            "Hub and weights. Everything, summary.json included, goes into WORKDIR."
+        ),
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("demo-output"), help="folder of every output (demo-output)"
+    )
+    parser.add_argument(
+        "--num-videos",
+        type=int,
+        default=DEFAULT_NUM_VIDEOS,
+        help=f"videos of the sample release, defects included ({DEFAULT_NUM_VIDEOS})",
+    )
+    parser.add_argument(
+        "--train-steps", type=int, default=DEFAULT_TRAIN_STEPS, help=f"fine-tuning steps ({DEFAULT_TRAIN_STEPS})"
+    )
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument(
+        "--reuse",
+        dest="clean",
+        action="store_false",
+        help="keep the sample release, the build and the local Hub of an earlier run with the same settings "
+        "(default); the other stages run again",
+    )
+    reuse.add_argument("--clean", dest="clean", action="store_true", help="delete WORKDIR's earlier demo first")
+    parser.set_defaults(clean=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo import DemoSettings, run_demo
+
+    run_demo(args.workdir, DemoSettings(num_videos=args.num_videos, train_steps=args.train_steps), clean=args.clean)
+    return 0
