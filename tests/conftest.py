@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,22 +25,40 @@ def sample_release(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mvdit_reference():
-    """Tensors of the original MVDiT implementation (`../shared/reference/`, see its README): the ground truth."""
-    import json
-    from pathlib import Path
-    from types import SimpleNamespace
+def reference_dir() -> Path:
+    """`../shared/reference/` beside the checkout (or `$OPENVID_HF_REFERENCE_DIR`): the original's tensors."""
+    beside_checkout = Path(__file__).resolve().parents[2] / "shared" / "reference"
+    root = Path(os.environ.get("OPENVID_HF_REFERENCE_DIR", beside_checkout))
+    if not (root / "README.md").is_file():
+        pytest.skip(f"reference tensors of the original implementation not found in {root}")
+    return root
 
+
+@pytest.fixture(scope="session")
+def mvdit_reference(reference_dir):
+    """One forward pass of the original tiny MVDiT: its config, state dict, inputs and outputs."""
     from safetensors.torch import load_file
 
-    root = Path(__file__).resolve().parents[2] / "shared" / "reference"
-    if not (root / "mvdit_tiny.json").is_file():
-        pytest.skip(f"reference tensors of the original implementation not found in {root}")
+    io = load_file(reference_dir / "mvdit_tiny.io.safetensors")
     return SimpleNamespace(
-        root=root,
-        config_path=root / "mvdit_tiny.json",
-        config=json.loads((root / "mvdit_tiny.json").read_text()),
-        state_dict_path=root / "mvdit_tiny.reference_state_dict.safetensors",
-        state_dict=load_file(root / "mvdit_tiny.reference_state_dict.safetensors"),
-        io=load_file(root / "mvdit_tiny.io.safetensors"),
+        root=reference_dir,
+        config_path=reference_dir / "mvdit_tiny.json",
+        config=json.loads((reference_dir / "mvdit_tiny.json").read_text()),
+        state_dict_path=reference_dir / "mvdit_tiny.reference_state_dict.safetensors",
+        state_dict=load_file(reference_dir / "mvdit_tiny.reference_state_dict.safetensors"),
+        io=io,
+        inputs={
+            "hidden_states": io["x"],
+            "timestep": io["timestep"],
+            "encoder_hidden_states": io["y"][:, 0],
+            "encoder_attention_mask": io["mask"],
+        },
     )
+
+
+@pytest.fixture(scope="session")
+def iddpm_reference(reference_dir) -> dict:
+    """The original IDDPM sampler's steps and training-loss terms (`iddpm_100.safetensors`)."""
+    from safetensors.torch import load_file
+
+    return load_file(reference_dir / "iddpm_100.safetensors")

@@ -23,26 +23,16 @@ class NotATensor:
     """Anything a checkpoint could pickle besides tensors (a config object, an optimizer, ...)."""
 
 
-def reference_inputs(mvdit_reference) -> dict[str, torch.Tensor]:
-    io = mvdit_reference.io
-    return dict(
-        hidden_states=io["x"],
-        timestep=io["timestep"],
-        encoder_hidden_states=io["y"][:, 0],
-        encoder_attention_mask=io["mask"],
-    )
-
-
 @pytest.fixture(scope="module")
 def reference_output(mvdit_reference) -> torch.Tensor:
     model = MVDiTTransformer3DModel.from_original_checkpoint(mvdit_reference.state_dict, mvdit_reference.config)
     with torch.no_grad():
-        return model(**reference_inputs(mvdit_reference)).sample
+        return model(**mvdit_reference.inputs).sample
 
 
 def output_of(model: MVDiTTransformer3DModel, mvdit_reference) -> torch.Tensor:
     with torch.no_grad():
-        return model(**reference_inputs(mvdit_reference)).sample
+        return model(**mvdit_reference.inputs).sample
 
 
 def test_cli_convert_writes_a_model_that_reproduces_the_reference(mvdit_reference, reference_output, tmp_path, capsys):

@@ -16,13 +16,6 @@ SAMPLE = dict(height=TINY_HEIGHT, width=TINY_WIDTH, num_frames=TINY_NUM_FRAMES, 
 
 
 @pytest.fixture(scope="module")
-def iddpm_reference(mvdit_reference):
-    from safetensors.torch import load_file
-
-    return load_file(mvdit_reference.root / "iddpm_100.safetensors")
-
-
-@pytest.fixture(scope="module")
 def pipe():
     return tiny_pipeline()
 

@@ -34,16 +34,6 @@ def reference_model(mvdit_reference):
     return MVDiTTransformer3DModel.from_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
 
 
-def reference_inputs(mvdit_reference) -> dict[str, torch.Tensor]:
-    io = mvdit_reference.io
-    return dict(
-        hidden_states=io["x"],
-        timestep=io["timestep"],
-        encoder_hidden_states=io["y"][:, 0],
-        encoder_attention_mask=io["mask"],
-    )
-
-
 def assert_matches_reference(output: torch.Tensor, expected: torch.Tensor) -> None:
     for index, atol in enumerate(REFERENCE_ATOL):
         error = (output[index] - expected[index]).abs().max().item()
@@ -84,7 +74,7 @@ def small_inputs(batch_size: int = 2, frames: int = 2, height: int = 4, width: i
 
 def test_reference_output_is_reproduced(reference_model, mvdit_reference):
     with torch.no_grad():
-        output = reference_model(**reference_inputs(mvdit_reference)).sample
+        output = reference_model(**mvdit_reference.inputs).sample
     assert output.shape == (2, 8, 4, 8, 8)
     assert_matches_reference(output, mvdit_reference.io["output"])
 
@@ -98,7 +88,7 @@ def test_gradient_checkpointing_gives_the_same_output_and_gradients(reference_mo
             reference_model.enable_gradient_checkpointing()
         reference_model.train()
         reference_model.zero_grad()
-        output = reference_model(**reference_inputs(mvdit_reference)).sample
+        output = reference_model(**mvdit_reference.inputs).sample
         output.square().mean().backward()
         gradients = {name: parameter.grad for name, parameter in reference_model.named_parameters()}
         results.append((output.detach(), gradients))
@@ -119,8 +109,8 @@ def test_save_pretrained_round_trip_is_bitwise(reference_model, mvdit_reference,
     public = lambda config: {key: value for key, value in config.items() if not key.startswith("_")}  # noqa: E731
     assert public(reloaded.config) == public(reference_model.config)
     with torch.no_grad():
-        expected = reference_model(**reference_inputs(mvdit_reference)).sample
-        output = reloaded(**reference_inputs(mvdit_reference)).sample
+        expected = reference_model(**mvdit_reference.inputs).sample
+        output = reloaded(**mvdit_reference.inputs).sample
     assert torch.equal(output, expected)
     assert torch.equal(reloaded.null_encoder_hidden_states, mvdit_reference.state_dict["y_embedder.y_embedding"])
     assert not any("pos" in key for key in reloaded.state_dict())

@@ -1,0 +1,157 @@
+"""The end of a run: the whole pipeline with the trained transformer, its model card, and the upload.
+
+The saved pipeline is the base pipeline as published (tokenizer, T5, VAE and scheduler untouched, in their stored
+dtypes: training cast its copies to the compute dtype) with the trained transformer in float32. A LoRA run saves the
+transformer with the adapters merged, and the adapters alone under `lora/` (`load_lora_adapter(..., subfolder="lora",
+prefix=None)` on the base transformer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import OpenVidError
+from ..model_card import TrainingSummary, ValidationVideo
+from ..release import ClipFilter
+from .checkpoints import CHECKPOINT_PREFIX
+from .sources import MODEL_INDEX_FILE, is_hub_id, load_pipeline
+
+LORA_DIR = "lora"
+STAGING_DIR = ".pipeline.partial"
+#: Not uploaded with the trained pipeline: checkpoints (the training state), hidden and half-written files.
+UPLOAD_IGNORE_PATTERNS = [f"{CHECKPOINT_PREFIX}*", f"{CHECKPOINT_PREFIX}*/**", ".*", ".*/**", "*/.*", "*.partial"]
+#: The arguments the model card lists as hyper-parameters.
+CARD_HYPERPARAMETERS = (
+    "learning_rate",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_weight_decay",
+    "adam_epsilon",
+    "max_grad_norm",
+    "train_batch_size",
+    "gradient_accumulation_steps",
+    "max_train_steps",
+    "num_frames",
+    "frame_interval",
+    "resolution",
+    "dataset_config",
+    "caption_dropout",
+    "mixed_precision",
+    "gradient_checkpointing",
+    "use_ema",
+    "ema_decay",
+    "use_lora",
+    "lora_rank",
+    "seed",
+)
+
+
+def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over names and bytes of every tensor, in name order: equal weights, equal digest."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{list(tensor.shape)}:".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def card_hyperparameters(args: argparse.Namespace, num_processes: int, mixed_precision: str) -> dict[str, Any]:
+    values = {name: getattr(args, name) for name in CARD_HYPERPARAMETERS}
+    values["mixed_precision"] = mixed_precision
+    values["num_processes"] = num_processes
+    values["total_batch_size"] = args.train_batch_size * args.gradient_accumulation_steps * num_processes
+    if not args.use_ema:
+        del values["ema_decay"]
+    if not args.use_lora:
+        del values["lora_rank"]
+    if not is_hub_id(args.pretrained_model_name_or_path):
+        values["pretrained_model_name_or_path"] = args.pretrained_model_name_or_path
+    if not is_hub_id(args.dataset_name):
+        values["dataset_name"] = args.dataset_name
+    values.update({name: getattr(args, name) for name in ClipFilter.names() if getattr(args, name) is not None})
+    return values
+
+
+def training_summary(
+    args: argparse.Namespace,
+    steps: int,
+    final_loss: float | None,
+    hyperparameters: dict[str, Any],
+    validation_videos: list[tuple[str, str]],
+) -> TrainingSummary:
+    """What the model card reports (Hub ids are linked; local paths appear among the hyper-parameters)."""
+    return TrainingSummary(
+        base_model=args.pretrained_model_name_or_path if is_hub_id(args.pretrained_model_name_or_path) else None,
+        dataset=args.dataset_name if is_hub_id(args.dataset_name) else None,
+        steps=steps,
+        final_loss=final_loss,
+        hyperparameters=hyperparameters,
+        validation_videos=[ValidationVideo(prompt, path) for prompt, path in validation_videos],
+    )
+
+
+def save_trained_pipeline(
+    args: argparse.Namespace,
+    transformer_state: Mapping[str, torch.Tensor],
+    lora_config: Any | None,
+    repo_id: str,
+    summary: TrainingSummary,
+) -> Path:
+    """Write the pipeline and its card into `args.output_dir` (staged, then moved in; `model_index.json` last)."""
+    output_dir = args.output_dir
+    pipeline = load_pipeline(args.pretrained_model_name_or_path, args.revision)
+    transformer = pipeline.transformer
+    if lora_config is not None:
+        transformer.add_adapter(lora_config)
+    transformer.load_state_dict(dict(transformer_state))
+    staging = output_dir / STAGING_DIR
+    shutil.rmtree(staging, ignore_errors=True)
+    if lora_config is not None:
+        transformer.save_lora_adapter(staging / LORA_DIR)
+        transformer.fuse_lora()
+        transformer.unload_lora()
+    pipeline.save_pretrained(staging, model_card={"repo_id": repo_id, "training": summary})
+    for entry in sorted(staging.iterdir(), key=lambda path: path.name == MODEL_INDEX_FILE):
+        target = output_dir / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        entry.replace(target)
+    staging.rmdir()
+    return output_dir
+
+
+def create_model_repo(repo_id: str) -> str:
+    """Create (or find) the model repository; returns its full id `ORG/NAME`."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().create_repo(repo_id, exist_ok=True).repo_id
+    except Exception as error:  # noqa: BLE001 (HTTP or auth: either way nothing can be pushed)
+        raise OpenVidError(f"cannot create the model repository {repo_id}: {error}") from error
+
+
+def push_trained_pipeline(output_dir: Path, repo_id: str, steps: int) -> str:
+    """Upload the saved pipeline, card and validation videos (not the checkpoints); returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    try:
+        commit = HfApi().upload_folder(
+            repo_id=repo_id,
+            folder_path=output_dir,
+            ignore_patterns=UPLOAD_IGNORE_PATTERNS,
+            commit_message=f"Fine-tuned MVDiT ({steps} steps, openvid-hf train)",
+        )
+    except Exception as error:  # noqa: BLE001 (transport or storage: the upload is incomplete either way)
+        raise OpenVidError(
+            f"the trained pipeline is saved in {output_dir}, but uploading it to {repo_id} failed ({error}); "
+            f"upload it with `hf upload {repo_id} {output_dir} --exclude '{CHECKPOINT_PREFIX}*'`"
+        ) from error
+    return commit.commit_url

@@ -1,0 +1,108 @@
+"""What a training run reads: the base pipeline and the published dataset (existence checks, captions, location).
+
+Both are a local folder when one exists at the given path, else a Hub repository id; the checks cost one Hub
+request each and run before any download.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import OpenVidError, UsageError
+from ..layout import CARD_FILE, CONFIG_SUBSETS, subset_of
+from ..release import ClipFilter
+from ..video import VideoProbe
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..pipelines import MVDiTPipeline
+
+MODEL_INDEX_FILE = "model_index.json"
+
+
+def is_hub_id(name: str) -> bool:
+    """True when `name` names a Hub repository rather than a local folder."""
+    return not Path(name).exists()
+
+
+def _files_at(name: str, revision: str | None, repo_type: str, argument: str) -> list[str] | None:
+    """The top-level files of the folder or Hub repository `name`, or None in offline mode (the cache decides).
+
+    Raises `UsageError` naming `argument` when there is no such folder, repository or revision.
+    """
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+
+    if not is_hub_id(name):
+        path = Path(name)
+        return [entry.name for entry in path.iterdir()] if path.is_dir() else []
+    if constants.HF_HUB_OFFLINE:
+        return None
+    try:
+        info = HfApi().repo_info(name, repo_type=repo_type, revision=revision, files_metadata=False)
+    except HFValidationError:
+        raise UsageError(f"{argument} {name}: no such folder, and not a Hub repo id ORG/NAME") from None
+    except RevisionNotFoundError:
+        raise UsageError(f"{argument} {name}: no revision {revision!r}") from None
+    except RepositoryNotFoundError:
+        raise UsageError(
+            f"{argument} {name}: no such folder, and no {repo_type} repository {name} on {constants.ENDPOINT} "
+            "(or it is private and no token was given)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 (transport or server: the run cannot start either way)
+        raise OpenVidError(f"{argument} {name}: cannot ask {constants.ENDPOINT} ({error})") from error
+    return [sibling.rfilename for sibling in info.siblings or ()]
+
+
+def check_pipeline_exists(name: str, revision: str | None) -> None:
+    """A diffusers pipeline (`model_index.json`) at `name`: folder or Hub model repository."""
+    files = _files_at(name, revision, "model", "--pretrained_model_name_or_path")
+    if files is not None and MODEL_INDEX_FILE not in files:
+        raise UsageError(f"--pretrained_model_name_or_path {name}: not a diffusers pipeline (no {MODEL_INDEX_FILE})")
+
+
+def check_dataset_exists(name: str, revision: str | None) -> None:
+    """A published dataset (`README.md` with its configs) at `name`: folder or Hub dataset repository."""
+    files = _files_at(name, revision, "dataset", "--dataset_name")
+    if files is not None and CARD_FILE not in files:
+        raise UsageError(
+            f"--dataset_name {name}: not a published OpenVid-1M dataset (no {CARD_FILE}; see openvid-hf build)"
+        )
+
+
+def load_pipeline(name: str, revision: str | None, torch_dtype: torch.dtype | None = None) -> MVDiTPipeline:
+    """The pipeline, its transformer in float32 (the dtype of trained master weights), the rest in `torch_dtype`.
+
+    `torch_dtype=None` keeps the stored dtypes. Loading in the dtype (rather than casting afterwards) lets
+    transformers keep the modules T5 needs in float32 when the compute dtype is float16.
+    """
+    import torch
+
+    from ..pipelines import MVDiTPipeline, MVDiTTransformer3DModel
+
+    transformer = MVDiTTransformer3DModel.from_pretrained(
+        name, subfolder="transformer", revision=revision, torch_dtype=torch.float32
+    )
+    return MVDiTPipeline.from_pretrained(name, revision=revision, transformer=transformer, torch_dtype=torch_dtype)
+
+
+def training_captions(name: str, config: str, filters: ClipFilter, revision: str | None = None) -> list[str]:
+    """The distinct captions of the train clips the loader can yield (config and filters applied), sorted.
+
+    Read from the metadata table, so no video is opened: what `--precompute_text_embeddings` encodes.
+    """
+    from ..publish import load_metadata
+
+    subsets = CONFIG_SUBSETS[config]
+    probed = [field.name for field in dataclasses.fields(VideoProbe)]
+    scores = ["aesthetic_score", "motion_score", "temporal_consistency_score", "camera_motion"]
+    table = load_metadata(name, "train", revision).select_columns(sorted({"caption", "hd", *scores, *probed}))
+    captions = set()
+    for row in table:
+        header = VideoProbe(**{field: row[field] for field in probed})
+        if subset_of(row["hd"]) in subsets and filters.accepts_row(row) and filters.accepts_video(header):
+            captions.add(row["caption"])
+    return sorted(captions)
