@@ -12,34 +12,26 @@ from openvid_hf.training.trainer import drop_captions, encode_video, micro_batch
 
 
 @pytest.fixture(scope="module")
-def reference(reference_dir) -> dict[str, torch.Tensor]:
-    """The original IDDPM code's sampler and training-loss tensors (`iddpm_100.safetensors`, see its README)."""
-    from safetensors.torch import load_file
-
-    return load_file(reference_dir / "iddpm_100.safetensors")
-
-
-@pytest.fixture(scope="module")
 def loss_fn() -> HybridDiffusionLoss:
     return HybridDiffusionLoss.from_scheduler_config(DEFAULT_SCHEDULER_CONFIG)
 
 
-def test_add_noise_is_the_original_q_sample(reference, loss_fn):
-    noisy = loss_fn.add_noise(reference["train_x0"], reference["train_noise"], reference["train_t"])
-    torch.testing.assert_close(noisy, reference["train_x_t"], rtol=0, atol=1e-12)
+def test_add_noise_is_the_original_q_sample(iddpm_reference, loss_fn):
+    noisy = loss_fn.add_noise(iddpm_reference["train_x0"], iddpm_reference["train_noise"], iddpm_reference["train_t"])
+    torch.testing.assert_close(noisy, iddpm_reference["train_x_t"], rtol=0, atol=1e-12)
 
 
-def test_loss_terms_reproduce_the_original_training_losses(reference, loss_fn):
+def test_loss_terms_reproduce_the_original_training_losses(iddpm_reference, loss_fn):
     terms = loss_fn(
-        reference["train_model_output"],
-        reference["train_x0"],
-        reference["train_x_t"],
-        reference["train_noise"],
-        reference["train_t"],
+        iddpm_reference["train_model_output"],
+        iddpm_reference["train_x0"],
+        iddpm_reference["train_x_t"],
+        iddpm_reference["train_noise"],
+        iddpm_reference["train_t"],
     )
-    assert reference["train_t"].tolist() == [0, 421, 999]  # the decoder NLL (t = 0) and two KL terms
+    assert iddpm_reference["train_t"].tolist() == [0, 421, 999]  # the decoder NLL (t = 0) and two KL terms
     for name in ("mse", "vb", "loss"):
-        expected = reference[f"train_{name}"]
+        expected = iddpm_reference[f"train_{name}"]
         actual = getattr(terms, name)
         assert actual.dtype == torch.float64
         torch.testing.assert_close(actual, expected, rtol=1e-5, atol=0, msg=name)
@@ -53,11 +45,10 @@ def test_the_schedule_is_the_pipeline_schedulers(loss_fn):
     torch.testing.assert_close(loss_fn.sqrt_alphas_cumprod.square(), scheduler.alphas_cumprod, rtol=1e-5, atol=0)
 
 
-def test_the_variational_bound_trains_only_the_variance(reference, loss_fn):
-    output = reference["train_model_output"].clone().requires_grad_(True)
-    terms = loss_fn(
-        output, reference["train_x0"], reference["train_x_t"], reference["train_noise"], reference["train_t"]
-    )
+def test_the_variational_bound_trains_only_the_variance(iddpm_reference, loss_fn):
+    output = iddpm_reference["train_model_output"].clone().requires_grad_(True)
+    ref = iddpm_reference
+    terms = loss_fn(output, ref["train_x0"], ref["train_x_t"], ref["train_noise"], ref["train_t"])
     (vb_gradient,) = torch.autograd.grad(terms.vb.sum(), output, retain_graph=True)
     assert vb_gradient[:, :4].abs().max() == 0 and vb_gradient[:, 4:].abs().min() > 0
     (mse_gradient,) = torch.autograd.grad(terms.mse.sum(), output)
@@ -73,14 +64,14 @@ def test_a_schedule_the_loss_does_not_implement_is_refused(change, message):
         HybridDiffusionLoss.from_scheduler_config({**DEFAULT_SCHEDULER_CONFIG, **change})
 
 
-def test_a_prediction_without_variance_is_refused(reference, loss_fn):
+def test_a_prediction_without_variance_is_refused(iddpm_reference, loss_fn):
     with pytest.raises(ValueError, match=r"model_output must be \[B, 8"):
         loss_fn(
-            reference["train_noise"],
-            reference["train_x0"],
-            reference["train_x_t"],
-            reference["train_noise"],
-            reference["train_t"],
+            iddpm_reference["train_noise"],
+            iddpm_reference["train_x0"],
+            iddpm_reference["train_x_t"],
+            iddpm_reference["train_noise"],
+            iddpm_reference["train_t"],
         )
 
 

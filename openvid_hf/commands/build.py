@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from . import add_command
+from . import add_command, add_filter_arguments, add_index_cache_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,17 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--repo-id", default=None, help="the Hub repo id the card's loading snippets name (OUT_DIR; push sets it)"
     )
     parser.add_argument("--min-frames", type=int, default=None, help="leave out clips with fewer frames (1)")
-    filters = parser.add_argument_group("filters (bounds are inclusive)")
-    for name in ("min_aesthetic_score", "min_motion_score", "max_motion_score", "min_temporal_consistency_score"):
-        filters.add_argument(f"--{name.replace('_', '-')}", type=float, default=None, metavar="X")
-    filters.add_argument("--camera-motion", nargs="+", default=None, metavar="CLASS", help="keep only these classes")
-    filters.add_argument("--min-height", type=int, default=None, metavar="PIXELS", help="probed from the header")
-    parser.add_argument(
-        "--index-cache",
-        type=Path,
-        default=None,
-        help="folder caching the zip listings (default: the datasets cache, shared with the loading script)",
-    )
+    add_filter_arguments(parser.add_argument_group("filters (bounds are inclusive)"))
+    add_index_cache_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from . import add_command
+from . import add_command, add_index_cache_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,12 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-probe", action="store_true", help="read no video bytes: skips undecodable and too_short checks"
     )
-    parser.add_argument(
-        "--index-cache",
-        type=Path,
-        default=None,
-        help="folder caching the zip listings (default: the datasets cache, shared with the loading script)",
-    )
+    add_index_cache_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

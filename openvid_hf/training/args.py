@@ -12,6 +12,7 @@ import argparse
 import math
 from pathlib import Path
 
+from ..commands import add_filter_arguments
 from ..errors import UsageError
 from ..layout import CONFIG_SUBSETS, DEFAULT_CONFIG
 from ..release import ClipFilter
@@ -46,13 +47,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset_config", default=DEFAULT_CONFIG, choices=tuple(CONFIG_SUBSETS), help="all clips or HD only"
     )
     data.add_argument("--dataset_revision", default=None, help="branch, tag or commit of the dataset repository")
-    for name in ClipFilter.names():
-        if name == "camera_motion":
-            data.add_argument(f"--{name}", nargs="+", default=None, metavar="CLASS", help="keep only these classes")
-        elif name == "min_height":
-            data.add_argument(f"--{name}", type=int, default=None, metavar="PIXELS", help="keep taller videos")
-        else:
-            data.add_argument(f"--{name}", type=float, default=None, metavar="X", help="inclusive score bound")
+    add_filter_arguments(data, option_name=lambda name: f"--{name}")
     data.add_argument("--num_frames", type=int, default=16, help="frames of a training clip (16)")
     data.add_argument("--frame_interval", type=int, default=3, help="source frames between sampled frames (3)")
     data.add_argument(
