@@ -15,7 +15,8 @@ copy and the build is bound by its two SHA-256 passes: the clip's, a contract fi
 manifest). Throughput is bytes written per second (the release's bytes for the copy, the shards' bytes for the
 build); the goal is a build at least 0.5x the copy rate with `--num-proc 2`. For context it also prints the
 machine's SHA-256 rate on one core and the fixed cost of a build (a 3-clip release: planning, starting the
-worker processes, the card), which a build of terabytes does not notice.
+worker processes, the card), which a build of terabytes does not notice, and the cost of probing one clip's header:
+`openvid_hf.video.probe_video` (the mp4's index boxes) beside `av.open`, which decodes a frame to probe the stream.
 
 Run: `python benchmarks/bench_build.py` (one to two minutes on 2 cores); `--clips`, `--repeat`, `--num-proc 1 2`.
 """
@@ -60,6 +61,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         print(f"wrote a {release_bytes / 1e6:.0f} MB release of {args.clips} clips in {seconds:.0f} s")
         print(f"SHA-256 on one core: {sha256_rate():.0f} MB/s")
+        print(probe_costs(next(release.glob("*.zip"))))
         tiny = write_release(workdir / "tiny", TINY_CLIPS)
         timed_build(tiny, workdir / "tiny-build", 1, args)  # the imports a first build pays
         fixed = ", ".join(
@@ -105,6 +107,33 @@ def sha256_rate(size: int = 256 << 20) -> float:
     started = time.perf_counter()
     hashlib.sha256(data).digest()
     return size / (time.perf_counter() - started) / 1e6
+
+
+def probe_costs(archive: Path, runs: int = 200) -> str:
+    """Microseconds to probe one clip's header: `probe_video`, and PyAV's `av.open` (which decodes a frame)."""
+    import av
+
+    from openvid_hf.video import probe_video
+
+    with zipfile.ZipFile(archive) as listing:
+        clip = listing.read(listing.namelist()[0])
+
+    def pyav_probe(data: bytes) -> tuple:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            return stream.codec_context.width, stream.codec_context.height, stream.frames, stream.average_rate
+
+    costs = {}
+    for name, probe in (("probe_video", probe_video), ("av.open", pyav_probe)):
+        probe(clip)
+        started = time.perf_counter()
+        for _ in range(runs):
+            probe(clip)
+        costs[name] = (time.perf_counter() - started) / runs * 1e6
+    return (
+        f"header probe of a {len(clip) / 1e6:.1f} MB clip: probe_video {costs['probe_video']:.0f} us, "
+        f"av.open {costs['av.open']:.0f} us ({costs['av.open'] / costs['probe_video']:.0f}x)"
+    )
 
 
 def write_release(root: Path, clips: int) -> Path:

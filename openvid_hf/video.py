@@ -1,7 +1,7 @@
 """Video probing and decoding.
 
-`probe_video` reads only the container header (no frame is decoded): the loading script and the build
-use it to fill `width`, `height` and `num_frames` and to reject undecodable files.
+`probe_video` reads only the container header (no frame is decoded; for an mp4, no sample byte is read): the
+loading script and the build use it to fill `width`, `height` and `num_frames` and to reject undecodable files.
 
 `open_video` decodes chosen frames and nothing more: each backend seeks to the keyframe before a wanted
 frame and decodes forward from there, so a 16-frame training clip never costs a full decode. The three
@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import OpenVidError, UsageError
+from .mp4_header import Mp4HeaderError, read_video_track
 
 if TYPE_CHECKING:
+    import av
     import torch
 
 VideoSource = bytes | str | Path | BinaryIO
@@ -46,27 +48,67 @@ class VideoProbe:
 
 
 def probe_video(source: VideoSource, name: str | None = None) -> VideoProbe:
-    """Read the stream header of an mp4 (bytes, path or file object); raises `VideoDecodeError`.
+    """Read the stream header of a video (bytes, path or file object); raises `VideoDecodeError`.
 
-    PyAV reads the header: it imports in a tenth of a second where torchcodec imports torch, which is what the
-    build's worker processes and the CLI would otherwise pay before their first video.
+    An mp4 or mov is read from its index alone (`openvid_hf.mp4_header`: box headers and `moov`, no sample byte, no
+    decoding). Anything else, another container or a fragmented mp4, is opened with PyAV, whose stream probe decodes
+    a frame; PyAV imports in a tenth of a second where torchcodec imports torch.
     """
+    label = _label(source, name)
+    try:
+        if isinstance(source, (str, Path)):
+            with open(source, "rb") as file:
+                track = read_video_track(file)
+        else:
+            track = read_video_track(source) if isinstance(source, bytes) or source.seekable() else None
+    except Mp4HeaderError as error:
+        raise VideoDecodeError(f"{label}: cannot read the mp4 header ({error})") from error
+    except OSError as error:
+        raise VideoDecodeError(f"{label}: cannot open the video stream ({error.strerror or error})") from error
+    if track is None:
+        probe = _probe_with_pyav(source, label)
+    else:
+        probe = VideoProbe(track.width, track.height, track.num_frames, track.fps, track.seconds)
+    if not probe.width or not probe.height or not probe.num_frames:
+        raise VideoDecodeError(f"{label}: the container header gives no frame size or frame count")
+    return probe
+
+
+def _probe_with_pyav(source: VideoSource, label: str) -> VideoProbe:
+    """The stream header as FFmpeg reads it; frames are counted from the packets when the header has no count."""
     import av
 
-    label = _label(source, name)
     try:
         with av.open(io.BytesIO(source) if isinstance(source, bytes) else source) as container:
             if not container.streams.video:
                 raise VideoDecodeError(f"{label}: the file has no video stream")
             stream = container.streams.video[0]
-            width, height, num_frames = stream.codec_context.width, stream.codec_context.height, stream.frames
-            fps = float(stream.average_rate or 0.0)
-            seconds = float(stream.duration * stream.time_base) if stream.duration else 0.0
+            num_frames = stream.frames or len(_frame_timestamps(container, stream)[0])
+            if stream.duration:
+                seconds = float(stream.duration * stream.time_base)
+            else:
+                seconds = container.duration / av.time_base if container.duration else 0.0
+            return VideoProbe(
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                num_frames=num_frames,
+                fps=float(stream.average_rate or 0.0),
+                seconds=seconds,
+            )
     except PyAVReader.library_errors() as error:
         raise VideoDecodeError(f"{label}: cannot open the video stream ({_reason(error)})") from error
-    if not width or not height or not num_frames:
-        raise VideoDecodeError(f"{label}: the container header gives no frame size or frame count")
-    return VideoProbe(width=width, height=height, num_frames=num_frames, fps=fps, seconds=seconds)
+
+
+def _frame_timestamps(container: av.container.InputContainer, stream: av.VideoStream) -> tuple[list[int], list[int]]:
+    """Presentation timestamps of the stream's frames and of its keyframes, from its packets (demuxed, not decoded)."""
+    frame_pts, keyframe_pts = [], []
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.is_discard:
+            continue
+        frame_pts.append(packet.pts)
+        if packet.is_keyframe:
+            keyframe_pts.append(packet.pts)
+    return frame_pts, keyframe_pts
 
 
 class FrameReader(ABC):
@@ -183,13 +225,7 @@ class PyAVReader(FrameReader):
                 raise VideoDecodeError(f"{name}: the file has no video stream")
             self._stream = self._container.streams.video[0]
             self._stream.codec_context.thread_count = 1
-            frame_pts, keyframe_pts = [], []
-            for packet in self._container.demux(self._stream):
-                if packet.pts is None or packet.is_discard:
-                    continue
-                frame_pts.append(packet.pts)
-                if packet.is_keyframe:
-                    keyframe_pts.append(packet.pts)
+            frame_pts, keyframe_pts = _frame_timestamps(self._container, self._stream)
         except BaseException:
             self._container.close()
             raise
