@@ -65,18 +65,23 @@ def run(preset: str, batch_size: int, checkpointing: bool, steps: int, warmup: i
     from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG
 
     from openvid_hf.training.loss import HybridDiffusionLoss
-    from openvid_hf.training.trainer import drop_captions, encode_video, micro_batch_generator, training_loss
+    from openvid_hf.training.trainer import (
+        drop_captions,
+        encode_video,
+        micro_batch_generator,
+        trainable_parameters,
+        training_loss,
+    )
 
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     device = accelerator.device
     settings = PRESETS[preset]
     transformer, vae = build(preset, device)
     vae.requires_grad_(False).eval().to(dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
-    transformer.train().requires_grad_(True)
-    transformer.transformer_blocks[-1].ff_context.requires_grad_(False)
+    transformer.train()
+    trainable = trainable_parameters(transformer, argparse.Namespace(use_lora=False))
     if checkpointing:
         transformer.enable_gradient_checkpointing()
-    trainable = [parameter for parameter in transformer.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=2e-5, weight_decay=0.0)
     ema = EMAModel(trainable, decay=0.9999, min_decay=0.9999, foreach=True)
     ema.to(device=device)

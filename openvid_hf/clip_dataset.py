@@ -12,7 +12,6 @@ resumes mid-epoch with exactly the clips an uninterrupted run gives. Decisions: 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import glob
 import logging
 import os
@@ -30,7 +29,7 @@ from .layout import DEFAULT_CONFIG, SHARD_SUFFIX
 from .release import ClipFilter
 from .schema import FIELD_NAMES, RECORD_COLUMN, VIDEO_COLUMN, published_features
 from .transforms import ClipLoader, ClipTooShortError, sample_rng
-from .video import VideoDecodeError, VideoProbe
+from .video import VideoDecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -192,8 +191,7 @@ class OpenVidClipDataset(torch.utils.data.IterableDataset):
             absent = RECORD_COLUMN if record is None else VIDEO_COLUMN
             self._skip("missing", f"{name}: the sample has no {absent} member")
             return None
-        header = VideoProbe(**{probed.name: record[probed.name] for probed in dataclasses.fields(VideoProbe)})
-        if not (self.filters.accepts_row(record) and self.filters.accepts_video(header)):
+        if not self.filters.accepts_record(record):
             self.counts.filtered += 1
             return None
         try:

@@ -294,6 +294,17 @@ def _infer_config(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any
     return inferred, width
 
 
+def read_original_config(path: str | Path) -> dict[str, Any]:
+    """The original constructor's arguments from a JSON file; raises ValueError naming the file."""
+    try:
+        original_config = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read it ({error})") from error
+    if not isinstance(original_config, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return original_config
+
+
 def resolve_original_config(original_config: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
     """A preset name, a JSON file or a dict of the original constructor's arguments → (config values, width)."""
     from .pipelines.transformer_mvdit import MVDIT_XL_2_VARIANTS
@@ -309,12 +320,7 @@ def resolve_original_config(original_config: str | Path | Mapping[str, Any]) -> 
                 f"original_config {original_config!r} is neither a preset ({', '.join(MVDIT_XL_2_VARIANTS)}) "
                 "nor a .json file"
             )
-        try:
-            original_config = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read original_config {path}: {error}") from error
-        if not isinstance(original_config, Mapping):
-            raise ValueError(f"original_config {path} must hold a JSON object")
+        original_config = read_original_config(path)
     original = dict(original_config)
     architecture = original.pop("type", None)
     if architecture is not None:

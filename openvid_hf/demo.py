@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .atomic import write_text
-from .errors import OpenVidError, UsageError
+from .atomic import write_text, write_video
+from .errors import OpenVidError, UsageError, first_line
 
 if TYPE_CHECKING:
     from .testing.hub import HubServer
@@ -317,7 +317,7 @@ def generate_video(demo: Demo) -> None:
         guidance_scale=GUIDANCE_SCALE,
         generator=torch.Generator().manual_seed(GENERATION_SEED),
     ).frames[0]
-    write_mp4(frames, demo.paths.video, DEFAULT_FPS)
+    write_video(demo.paths.video, frames, DEFAULT_FPS)
     probe = probe_video(demo.paths.video)
     pixels = (np.asarray(frames) * 255).round().astype(np.uint8)
     shown = frame_indices(len(pixels), GENERATED_SHEET_FRAMES)
@@ -502,7 +502,7 @@ def _run_stage(demo: Demo, number: int, title: str, stage: Callable[[Demo], None
     except Exception as error:  # noqa: BLE001 (any failure of a stage: one line for the user, the rest in the log)
         demo.paths.error_log.parent.mkdir(parents=True, exist_ok=True)
         demo.paths.error_log.write_text(traceback.format_exc(), encoding="utf-8")
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = first_line(error)
         if not isinstance(error, OpenVidError):
             message = f"{type(error).__name__}: {message}"
         raise OpenVidError(
@@ -610,15 +610,3 @@ def _last_line(path: Path) -> str:
     text = path.read_text(encoding="utf-8", errors="replace").replace("\r", "\n")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
-
-
-def write_mp4(frames: Any, path: Path, fps: int) -> None:
-    """`export_to_video` under a temporary `.mp4` name next to `path`, renamed when complete."""
-    from diffusers.utils import export_to_video
-
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        export_to_video(list(frames), str(temporary), fps=fps)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

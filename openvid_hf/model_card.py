@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cards import render_card, write_card
+from .layout import CARD_FILE
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from .pipelines import MVDiTPipeline
 
 MODEL_CARD_TEMPLATE = "model_card.md.jinja"
-CARD_FILE = "README.md"
 DATASET_REPO_ID = "nkp37/OpenVid-1M"
 #: The OpenVid-1M release's license on the Hub; pass `license=` when the weights come with another one.
 DEFAULT_LICENSE = "cc-by-4.0"
@@ -99,14 +99,15 @@ def model_card(
         tags=list(TAGS),
     )
     config = pipeline.transformer.config
+    defaults = sampling_defaults(pipeline)
     return render_card(
         ModelCard,
         MODEL_CARD_TEMPLATE,
         card_data,
-        title=f"MVDiT {config.num_frames}x{'x'.join(str(s * pipeline.vae_scale_factor) for s in config.sample_size)}",
+        title=f"MVDiT {defaults['num_frames']}x{defaults['height']}x{defaults['width']}",
         repo_id=repo_id,
         example_prompt=EXAMPLE_PROMPT,
-        defaults=sampling_defaults(pipeline),
+        defaults=defaults,
         scheduler=type(pipeline.scheduler).__name__,
         guidance_channels=config.guidance_channels,
         max_text_length=config.max_text_length,

@@ -39,19 +39,23 @@ def parse_target(target: str | os.PathLike) -> Path | str:
     """A local folder (when one exists at that path) or a Hub dataset id `ORG/NAME`."""
     if Path(target).is_dir():
         return Path(target)
-    return check_repo_id(str(target))
+    return check_repo_id(str(target), "ORG/NAME|DIR: no such folder, and")
 
 
-def check_repo_id(repo_id: str) -> str:
+def check_repo_id(repo_id: str, argument: str, namespaced: bool = True) -> str:
+    """`repo_id` when it is a valid Hub repo id (`ORG/NAME` when `namespaced`), else a `UsageError` naming `argument`.
+
+    `create_repo` also takes a bare NAME (in the token's own namespace): the training script allows it.
+    """
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
-        raise UsageError(f"{repo_id!r} is neither a folder nor a Hub dataset id ORG/NAME ({error})") from None
-    if repo_id.count("/") != 1:
-        raise UsageError(f"{repo_id!r} is neither a folder nor a Hub dataset id ORG/NAME")
+        raise UsageError(f"{argument} {repo_id!r} is not a Hub repo id ({error})") from None
+    if namespaced and repo_id.count("/") != 1:
+        raise UsageError(f"{argument} {repo_id!r} is not a Hub repo id ORG/NAME")
     return repo_id
 
 
@@ -186,7 +190,7 @@ def push_dataset(
     from huggingface_hub import HfApi
 
     require_token()
-    repo_id = check_repo_id(repo_id)
+    repo_id = check_repo_id(repo_id, "--repo-id")
     started = time.perf_counter()
     out_dir = Path(out_dir)
     manifest_path = out_dir / MANIFEST_FILE

@@ -95,6 +95,10 @@ class ClipFilter:
     def accepts_video(self, probe: VideoProbe) -> bool:
         return _at_least(probe.height, self.min_height)
 
+    def accepts_record(self, record: dict[str, Any]) -> bool:
+        """A published clip's record, which carries the scores and the probed height together."""
+        return self.accepts_row(record) and _at_least(record["height"], self.min_height)
+
 
 def _at_least(value: float, bound: float | None) -> bool:
     return bound is None or value >= bound

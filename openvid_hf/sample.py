@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import random
-import shutil
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import staged_folder
 from .errors import OpenVidError, UsageError
 from .schema import CSV_HEADER
 
@@ -130,14 +130,9 @@ def write_sample_release(
     started = time.perf_counter()
     rng = random.Random(seed)
     clips = _plan_clips(rng, num_videos, hd_fraction, clean)
-    staging = root.with_name(root.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    archives = _write_archives(staging, clips, seed)
-    _write_csvs(staging, clips)
-    if root.exists():
-        root.rmdir()
-    staging.rename(root)
+    with staged_folder(root) as staging:
+        archives = _write_archives(staging, clips, seed)
+        write_csvs(staging, clips)
     return SampleRelease(root=root, clips=clips, archives=archives, seconds=time.perf_counter() - started)
 
 
@@ -225,7 +220,8 @@ def _zip_bytes(members: list[tuple[str, bytes]], compression: int) -> bytes:
     return buffer.getvalue()
 
 
-def _write_csvs(root: Path, clips: list[SampleClip]) -> None:
+def write_csvs(root: Path, clips: list[SampleClip]) -> None:
+    """The two CSVs of `clips` with the original header: every row but the `not_in_csv` ones, and the HD rows."""
     rows = [clip for clip in clips if clip.defect != "not_in_csv"]
     (root / MAIN_CSV).parent.mkdir(parents=True, exist_ok=True)
     for path, selected in ((MAIN_CSV, rows), (HD_CSV, [clip for clip in rows if clip.hd])):

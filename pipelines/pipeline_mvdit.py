@@ -191,13 +191,15 @@ class MVDiTPipeline(DiffusionPipeline):
             add_special_tokens=True,
             return_tensors="pt",
         )
-        for text, ids in zip(prompts, self.tokenizer(prompts, add_special_tokens=True).input_ids, strict=True):
-            if len(ids) > max_sequence_length:
-                removed = self.tokenizer.decode(ids[max_sequence_length - 1 : -1])
-                logger.warning(
-                    f"The prompt {text[:60]!r}... is longer than max_sequence_length={max_sequence_length} tokens; "
-                    f"this part was truncated: {removed!r}"
-                )
+        # The untruncated tokenisation only serves the warning: skipped where it is silenced (training's T5 pass).
+        if logger.isEnabledFor(logging.WARNING):
+            for text, ids in zip(prompts, self.tokenizer(prompts, add_special_tokens=True).input_ids, strict=True):
+                if len(ids) > max_sequence_length:
+                    removed = self.tokenizer.decode(ids[max_sequence_length - 1 : -1])
+                    logger.warning(
+                        f"The prompt {text[:60]!r}... is longer than max_sequence_length={max_sequence_length} "
+                        f"tokens; this part was truncated: {removed!r}"
+                    )
         input_ids, attention_mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
         hidden_states = self.text_encoder(input_ids, attention_mask=attention_mask).last_hidden_state
         return hidden_states, attention_mask
@@ -333,11 +335,17 @@ class MVDiTPipeline(DiffusionPipeline):
                 f"`prompt_embeds` {list(prompt_embeds.shape)}"
             )
 
-    def _check_scheduler(self) -> None:
-        # `from_config` keeps keys a scheduler does not take (DDIM from DDPM's config has a `variance_type`): only
-        # schedulers with a `variance_type` argument act on it.
+    def _scheduler_uses_learned_variance(self) -> bool:
+        """Whether the scheduler steps with the model's variance channels.
+
+        `from_config` keeps keys a scheduler does not take (DDIM from DDPM's config has a `variance_type`): only
+        schedulers with a `variance_type` argument act on it.
+        """
         takes_variance_type = "variance_type" in inspect.signature(type(self.scheduler).__init__).parameters
-        learned_variance = takes_variance_type and self.scheduler.config.variance_type in ("learned", "learned_range")
+        return takes_variance_type and self.scheduler.config.variance_type in ("learned", "learned_range")
+
+    def _check_scheduler(self) -> None:
+        learned_variance = self._scheduler_uses_learned_variance()
         if learned_variance and not isinstance(self.scheduler, LEARNED_VARIANCE_SCHEDULERS):
             raise ValueError(
                 f"`scheduler`: {type(self.scheduler).__name__} with variance_type="
@@ -430,16 +438,6 @@ class MVDiTPipeline(DiffusionPipeline):
             conditional[:, :channels] - unconditional[:, :channels]
         )
         return torch.cat([guided, conditional[:, channels:]], dim=1)
-
-    def _scheduler_model_output(self, model_output: torch.Tensor) -> torch.Tensor:
-        """What the scheduler steps with: noise and variance for a learned-variance DDPM, else the noise channels."""
-        uses_variance = isinstance(
-            self.scheduler, LEARNED_VARIANCE_SCHEDULERS
-        ) and self.scheduler.config.variance_type in (
-            "learned",
-            "learned_range",
-        )
-        return model_output if uses_variance else model_output[:, : self.transformer.config.in_channels]
 
     def _step_kwargs(self, generator: torch.Generator | list[torch.Generator] | None) -> dict[str, Any]:
         accepted = inspect.signature(self.scheduler.step).parameters
@@ -600,6 +598,8 @@ class MVDiTPipeline(DiffusionPipeline):
             len(prompt_embeds), num_frames, height, width, prompt_embeds.dtype, device, generator, latents
         )
         step_kwargs = self._step_kwargs(generator)
+        # What the scheduler steps with: noise and variance for a learned-variance DDPM, else the noise channels.
+        stepped_channels = None if self._scheduler_uses_learned_variance() else self.transformer.config.in_channels
 
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for index, timestep in enumerate(timesteps):
@@ -619,7 +619,7 @@ class MVDiTPipeline(DiffusionPipeline):
                     attention_kwargs=attention_kwargs,
                 )
                 latents = self.scheduler.step(
-                    self._scheduler_model_output(model_output), timestep, latents, **step_kwargs, return_dict=False
+                    model_output[:, :stepped_channels], timestep, latents, **step_kwargs, return_dict=False
                 )[0].to(prompt_embeds.dtype)
 
                 if callback_on_step_end is not None:
@@ -662,7 +662,7 @@ class MVDiTPipeline(DiffusionPipeline):
         r"""Save every component, `model_index.json` and the model card (`README.md`).
 
         Args:
-            model_card (`dict`, *optional*): Fields of the card (`openvid_hf.model_card.ModelCardFields`: `repo_id`,
+            model_card (`dict`, *optional*): Keyword arguments of `openvid_hf.model_card.model_card` (`repo_id`,
                 `base_model`, `datasets`, `license`, `training`); the card is written when openvid-hf is installed.
             remote_code (`bool`, defaults to `False`): Also write this pipeline's modules into the folder and point
                 `model_index.json` at them, so `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)`

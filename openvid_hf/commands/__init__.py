@@ -6,6 +6,9 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+#: Weight dtypes the commands that load or write models accept.
+DTYPES = ("float32", "bfloat16", "float16")
+
 
 def add_command(
     subparsers: argparse._SubParsersAction,

@@ -8,19 +8,15 @@ The output is laid out like a pipeline repository (`OUT_DIR/transformer/`). With
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import OpenVidError, UsageError
-from . import add_command
+from ..atomic import staged_folder
+from ..errors import OpenVidError, UsageError, first_line
+from . import DTYPES, add_command
 
 VARIANTS = ("16x256x256", "16x512x512")
-DTYPES = ("float32", "bfloat16", "float16")
 #: Files that show a folder holds the component (any one of them).
 COMPONENT_FILES = {
     "tokenizer": ("tokenizer.json", "spiece.model"),
@@ -94,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     parameters = sum(parameter.numel() for parameter in transformer.parameters())
     converted = f"MVDiTTransformer3DModel ({parameters / 1e6:.1f}M parameters, {args.dtype}) from {args.checkpoint}"
     if args.vae is None:
-        write_components(args.out_dir, {"transformer": transformer})
+        with staged_folder(args.out_dir) as staging:
+            transformer.save_pretrained(staging / "transformer")
         print(f"wrote {converted} to {args.out_dir / 'transformer'} ({time.perf_counter() - started:.1f} s)")
         return 0
 
@@ -129,14 +126,9 @@ def _check_pipeline_options(args: argparse.Namespace) -> None:
             f"{', '.join(needs_vae)} assemble a pipeline, which needs --vae (e.g. stabilityai/sd-vae-ft-ema)"
         )
     if args.push_to_hub:
-        from huggingface_hub.utils import HFValidationError, validate_repo_id
+        from ..publish import check_repo_id
 
-        try:
-            validate_repo_id(args.push_to_hub)
-        except HFValidationError as error:
-            raise UsageError(f"--push-to-hub {args.push_to_hub!r}: {error}") from error
-        if "/" not in args.push_to_hub:
-            raise UsageError(f"--push-to-hub {args.push_to_hub!r} must be ORG/NAME")
+        check_repo_id(args.push_to_hub, "--push-to-hub")
 
 
 def _assemble_pipeline(args: argparse.Namespace, transformer: Any) -> Any:
@@ -188,8 +180,9 @@ def _load(option: str, source: str, component: str, component_class: type) -> An
             )
         return component_class.from_pretrained(source, **({"subfolder": component} if prefix else {}))
     except (OSError, ValueError, HfHubHTTPError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"{option} {source}: cannot load a {component_class.__name__} ({reason})") from error
+        raise UsageError(
+            f"{option} {source}: cannot load a {component_class.__name__} ({first_line(error)})"
+        ) from error
 
 
 def _push(folder: Path, repo_id: str) -> str:
@@ -208,13 +201,12 @@ def _push(folder: Path, repo_id: str) -> str:
 def _original_config(args: argparse.Namespace) -> str | dict[str, Any]:
     if args.variant:
         return args.variant
+    from ..convert import read_original_config
+
     try:
-        original_config = json.loads(args.original_config.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise UsageError(f"--original-config {args.original_config}: {error}") from error
-    if not isinstance(original_config, dict):
-        raise UsageError(f"--original-config {args.original_config} must hold a JSON object")
-    return original_config
+        return read_original_config(args.original_config)
+    except ValueError as error:
+        raise UsageError(f"--original-config {error}") from error
 
 
 def _convert_transformer(args: argparse.Namespace, original_config: str | dict[str, Any]) -> tuple[Any, str | None]:
@@ -234,26 +226,3 @@ def _convert_transformer(args: argparse.Namespace, original_config: str | dict[s
         if isinstance(error, OpenVidError):
             raise
         raise UsageError(str(error)) from error
-
-
-def write_components(out_dir: Path, components: dict[str, Any]) -> None:
-    """`save_pretrained` every component into `out_dir/<name>`, atomically (see `staged_folder`)."""
-    with staged_folder(out_dir) as staging:
-        for name, component in components.items():
-            component.save_pretrained(staging / name)
-
-
-@contextmanager
-def staged_folder(out_dir: Path) -> Iterator[Path]:
-    """Yield `out_dir.partial` to write into; it replaces `out_dir` if the block completes and is removed if not."""
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)

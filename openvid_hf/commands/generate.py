@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import OpenVidError, UsageError
-from . import add_command
+from ..errors import OpenVidError, UsageError, first_line
+from . import DTYPES, add_command
 
-DTYPES = ("float32", "bfloat16", "float16")
 #: Pipeline arguments -> the options that set them, so the pipeline's errors name what the user typed.
 OPTIONS = {
     "prompt": "--prompt",
@@ -64,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".mp4":
         raise UsageError(f"--out {args.out} must name an .mp4 file")
     import torch
-    from diffusers.utils import export_to_video
 
+    from ..atomic import write_video
     from ..pipelines import DEFAULT_FPS
     from ..video import probe_video
 
@@ -73,14 +70,7 @@ def run(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(device)
     frames = _generate(pipe, args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(suffix=".mp4", prefix=f".{args.out.stem}.", dir=args.out.parent)
-    os.close(descriptor)
-    try:
-        export_to_video(list(frames), temporary, fps=args.fps or DEFAULT_FPS)
-        os.replace(temporary, args.out)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    write_video(args.out, frames, args.fps or DEFAULT_FPS)
     probe = probe_video(args.out)
     print(
         f"wrote {args.out} ({probe.num_frames} frames, {probe.width}x{probe.height}, {probe.fps:g} fps) "
@@ -95,7 +85,7 @@ def _load_pipeline(model: str, dtype: Any):
     try:
         pipe = MVDiTPipeline.from_pretrained(model, dtype=dtype)
     except (OSError, ValueError) as error:
-        raise OpenVidError(f"--model {model}: cannot load an MVDiTPipeline ({_first_line(error)})") from error
+        raise OpenVidError(f"--model {model}: cannot load an MVDiTPipeline ({first_line(error)})") from error
     if pipe.tokenizer is None or pipe.text_encoder is None:
         raise OpenVidError(f"--model {model} has no tokenizer/text_encoder; it cannot encode --prompt")
     return pipe
@@ -105,22 +95,19 @@ def _generate(pipe, args: argparse.Namespace):
     """The frames `[T, H, W, 3]` in [0, 1]; the pipeline's argument errors become errors naming the options."""
     import torch
 
-    config = pipe.transformer.config
+    from ..model_card import sampling_defaults
+
+    native = sampling_defaults(pipe)
     try:
         return pipe(
             args.prompt,
             negative_prompt=args.negative_prompt,
-            height=args.height or config.sample_size[0] * pipe.vae_scale_factor,
-            width=args.width or config.sample_size[1] * pipe.vae_scale_factor,
-            num_frames=args.num_frames or config.num_frames,
+            height=args.height or native["height"],
+            width=args.width or native["width"],
+            num_frames=args.num_frames or native["num_frames"],
             num_inference_steps=args.steps,
             guidance_scale=args.guidance_scale,
             generator=torch.Generator().manual_seed(args.seed),
         ).frames[0]
     except ValueError as error:
         raise UsageError(re.sub(r"`(\w+)`", lambda match: OPTIONS.get(match[1], match[0]), str(error))) from error
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

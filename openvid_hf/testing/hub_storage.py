@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
+from ..atomic import write_bytes
+
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n"
 DEFAULT_BRANCH = "main"
 REPO_TYPES = ("model", "dataset", "space")
@@ -358,7 +360,7 @@ class RepoStorage:
 
     def _save(self, repo: Repo) -> None:
         path = self._repo_dir(repo.repo_type, repo.repo_id) / "repo.json"
-        _write_atomically(path, json.dumps(asdict(repo), indent=1).encode())
+        write_bytes(path, json.dumps(asdict(repo), indent=1).encode())
 
     # -- revisions -------------------------------------------------------------------------------------------
 
@@ -458,7 +460,7 @@ class RepoStorage:
         fingerprint = json.dumps([parent, title, message, date, sorted(files), uuid.uuid4().hex])
         commit = Commit(hashlib.sha1(fingerprint.encode()).hexdigest(), parent, title, message, date, files)
         path = self._repo_dir(repo.repo_type, repo.repo_id) / "commits" / f"{commit.oid}.json"
-        _write_atomically(path, json.dumps(commit.to_json()).encode())
+        write_bytes(path, json.dumps(commit.to_json()).encode())
         self._commits[commit.oid] = commit
         return commit
 
@@ -480,9 +482,3 @@ def _apply(files: dict[str, FileEntry], operation: CommitOperation) -> None:
             raise EntryNotFound(f"A folder with this name doesn't exist: {operation.path}")
         for path in doomed:
             del files[path]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)

@@ -164,7 +164,7 @@ def check_values(args: argparse.Namespace) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Everything that can be checked before loading a model or reading a clip (see the module docstring)."""
-    from ..publish import require_token
+    from ..publish import check_repo_id, require_token
     from .checkpoints import check_resumable, checkpoint_to_resume, find_checkpoints
     from .sources import check_dataset_exists, check_pipeline_exists
 
@@ -189,7 +189,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.push_to_hub:
         require_token()
         if args.hub_model_id is not None:
-            check_model_repo_id(args.hub_model_id)
+            check_repo_id(args.hub_model_id, "--hub_model_id", namespaced=False)
     check_pipeline_exists(args.pretrained_model_name_or_path, args.revision)
     check_dataset_exists(args.dataset_name, args.dataset_revision)
 
@@ -201,16 +201,6 @@ def _require_module(module: str, argument: str) -> None:
         importlib.util.find_spec(module) is not None,
         f"{argument} needs the {module} package (pip install {module}), or pass --report_to none",
     )
-
-
-def check_model_repo_id(repo_id: str) -> None:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise UsageError(f"--hub_model_id {repo_id!r} is not a Hub repo id ({error})") from None
 
 
 def parse_training_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import PARTIAL_SUFFIX, write_text
+from ..atomic import partial_path, write_text
 from ..errors import OpenVidError, UsageError
 from .args import LATEST
 
@@ -108,7 +108,7 @@ def checkpoint_to_resume(args: argparse.Namespace) -> Path | None:
 def save_checkpoint(accelerator: Accelerator, args: argparse.Namespace, step: int) -> Path:
     """Save the training state as `checkpoint-{step}` on every process; keep at most `--checkpoints_total_limit`."""
     final = checkpoint_path(args.output_dir, step)
-    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    partial = partial_path(final)
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()

@@ -19,6 +19,7 @@ import torch
 
 from ..errors import OpenVidError
 from ..model_card import TrainingSummary, ValidationVideo
+from ..publish import IGNORED_PATTERNS
 from ..release import ClipFilter
 from .checkpoints import CHECKPOINT_PREFIX
 from .sources import MODEL_INDEX_FILE, is_hub_id, load_pipeline
@@ -26,7 +27,7 @@ from .sources import MODEL_INDEX_FILE, is_hub_id, load_pipeline
 LORA_DIR = "lora"
 STAGING_DIR = ".pipeline.partial"
 #: Not uploaded with the trained pipeline: checkpoints (the training state), hidden and half-written files.
-UPLOAD_IGNORE_PATTERNS = [f"{CHECKPOINT_PREFIX}*", f"{CHECKPOINT_PREFIX}*/**", ".*", ".*/**", "*/.*", "*.partial"]
+UPLOAD_IGNORE_PATTERNS = [*IGNORED_PATTERNS, f"{CHECKPOINT_PREFIX}*"]
 #: The arguments the model card lists as hyper-parameters.
 CARD_HYPERPARAMETERS = (
     "learning_rate",

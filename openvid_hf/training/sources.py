@@ -6,14 +6,12 @@ request each and run before any download.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import OpenVidError, UsageError
 from ..layout import CARD_FILE, CONFIG_SUBSETS, subset_of
 from ..release import ClipFilter
-from ..video import VideoProbe
 
 if TYPE_CHECKING:
     import torch
@@ -97,12 +95,10 @@ def training_captions(name: str, config: str, filters: ClipFilter, revision: str
     from ..publish import load_metadata
 
     subsets = CONFIG_SUBSETS[config]
-    probed = [field.name for field in dataclasses.fields(VideoProbe)]
     scores = ["aesthetic_score", "motion_score", "temporal_consistency_score", "camera_motion"]
-    table = load_metadata(name, "train", revision).select_columns(sorted({"caption", "hd", *scores, *probed}))
+    table = load_metadata(name, "train", revision).select_columns(sorted({"caption", "hd", "height", *scores}))
     captions = set()
     for row in table:
-        header = VideoProbe(**{field: row[field] for field in probed})
-        if subset_of(row["hd"]) in subsets and filters.accepts_row(row) and filters.accepts_video(header):
+        if subset_of(row["hd"]) in subsets and filters.accepts_record(row):
             captions.add(row["caption"])
     return sorted(captions)

@@ -32,11 +32,12 @@ class StepLog:
 
     def __init__(self, output_dir: Path, resumed_step: int = 0) -> None:
         self.path = output_dir / LOG_FILE
-        self.records = [record for record in read_step_log(self.path) if record["step"] <= resumed_step]
-        write_text(self.path, "".join(json.dumps(record) + "\n" for record in self.records))
+        kept = [record for record in read_step_log(self.path) if record["step"] <= resumed_step]
+        write_text(self.path, "".join(json.dumps(record) + "\n" for record in kept))
+        self.losses = [record["loss"] for record in kept]
 
     def append(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
+        self.losses.append(record["loss"])
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
@@ -44,5 +45,5 @@ class StepLog:
 
     def mean_loss(self, last: int) -> float | None:
         """Mean loss of the last `last` steps (None before the first)."""
-        losses = [record["loss"] for record in self.records[-last:]]
+        losses = self.losses[-last:]
         return sum(losses) / len(losses) if losses else None

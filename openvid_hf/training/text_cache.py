@@ -159,7 +159,9 @@ def precompute_text_embeddings(
 ) -> tuple[TextEmbeddingCache, PrecomputeSummary]:
     """Encode the captions missing from the cache, each process a share of them; returns the cache when all are in.
 
-    The fingerprint is computed on the main process and shared, so every process reads and writes the same folder.
+    The fingerprint and the list of missing captions are made on the main process and shared, so every process
+    reads and writes the same folder and takes its share of the same list (a process that looked for itself could
+    already see files another one has written, and skip captions nobody then encodes).
     """
     from accelerate.utils import broadcast_object_list
     from tqdm.auto import tqdm
@@ -168,7 +170,9 @@ def precompute_text_embeddings(
     fingerprint = [encoder_fingerprint(pipeline, device, max_length) if accelerator.is_main_process else None]
     broadcast_object_list(fingerprint)
     cache = TextEmbeddingCache(cache_dir / fingerprint[0], max_length)
-    missing = [caption for caption in captions if caption not in cache]
+    shared = [[caption for caption in captions if caption not in cache] if accelerator.is_main_process else None]
+    broadcast_object_list(shared)
+    missing = shared[0]
     mine = missing[accelerator.process_index :: accelerator.num_processes]
     progress = tqdm(
         total=len(missing), desc="T5 embeddings", unit="caption", disable=not accelerator.is_local_main_process

@@ -8,13 +8,14 @@ changes the training's random draws.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from ..atomic import write_video
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -46,8 +47,6 @@ def generate_validation_videos(
     text_cache: TextEmbeddingCache | None = None,
 ) -> list[tuple[str, str]]:
     """Sample every prompt, write and log the videos; returns `(prompt, path relative to output_dir)` pairs."""
-    from diffusers.utils import export_to_video
-
     from ..pipelines import DEFAULT_FPS
 
     folder = output_dir / VALIDATION_DIR / tag
@@ -72,9 +71,7 @@ def generate_validation_videos(
                 output_type="np",
             ).frames[0]
         path = folder / f"{index:02d}.mp4"
-        temporary = path.with_name(f".{path.stem}.partial.mp4")
-        export_to_video(list(frames), str(temporary), fps=DEFAULT_FPS)
-        os.replace(temporary, path)
+        write_video(path, frames, DEFAULT_FPS)
         _log_video(accelerator, f"validation/{index:02d}", prompt, frames, path, step)
         videos.append((prompt, path.relative_to(output_dir).as_posix()))
     return videos
