@@ -21,19 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 from datasets.exceptions import DatasetGenerationError
 
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.release import (
-    CONFIGS,
-    DEFAULT_MIN_FRAMES,
-    INDEX_CACHE_SUBDIR,
-    ClipFilter,
-    Release,
-    ReleaseReader,
-    SkipReport,
-)
+from openvid_hf.filters import DEFAULT_MIN_FRAMES, ClipFilter
+from openvid_hf.release import CONFIGS, INDEX_CACHE_SUBDIR, Release, ReleaseReader, SkipReport, check_config
 from openvid_hf.schema import VIDEO_COLUMN, release_metadata_features, release_video_features
 
 logger = logging.getLogger(__name__)
@@ -112,22 +104,15 @@ class OpenVid1M(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, reader: ReleaseReader):
         started = time.perf_counter()
         with_video = self.config.name != "metadata"
-        float32_fields = [name for name, feature in self.info.features.items() if _is_float32(feature)]
         for clip in reader.clips(read_videos=with_video):
             if with_video:
                 example = {**clip.record(), VIDEO_COLUMN: {"bytes": clip.data, "path": None}}
             else:
                 example = clip.metadata_record()
-            # Round to the declared float32 here, so streamed rows equal prepared (Arrow-cast) rows.
-            example.update({name: float(np.float32(example[name])) for name in float32_fields})
             yield clip.key, example
         self.report = reader.report
         summary = reader.report.summary(f"OpenVid-1M {self.config.name}", time.perf_counter() - started)
         logger.log(logging.WARNING if reader.report.skipped else logging.INFO, summary)
-
-
-def _is_float32(feature: Any) -> bool:
-    return isinstance(feature, datasets.Value) and feature.dtype == "float32"
 
 
 def load_release(
@@ -146,8 +131,7 @@ def load_release(
     Filters: `min_aesthetic_score`, `min_motion_score`, `max_motion_score`, `min_temporal_consistency_score`,
     `camera_motion` (a set of classes) and `min_height`; `min_frames` skips shorter clips as `too_short`.
     """
-    if config not in CONFIGS:
-        raise UsageError(f"unknown config {config!r}; choose one of {', '.join(CONFIGS)}")
+    check_config(config)
     unknown = sorted(set(filters) - set(ClipFilter.names()))
     if unknown:
         raise UsageError(f"unknown filter(s) {', '.join(unknown)}; the filters are {', '.join(ClipFilter.names())}")

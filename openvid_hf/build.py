@@ -27,11 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import __version__
 from .atomic import replacing, write_text
 from .errors import OpenVidError, UsageError
+from .filters import DEFAULT_MIN_FRAMES, ClipFilter
 from .layout import (
     DATA_DIR,
     DEFAULT_OUT_DIR,
@@ -47,27 +46,23 @@ from .layout import (
     shard_split_and_subset,
     subset_of,
 )
-from .manifest import FileEntry, Manifest, SkippedItem, local_tree
+from .manifest import FileEntry, Manifest, Skip, local_tree, skipped_phrase
 from .release import (
-    DEFAULT_MIN_FRAMES,
     READ_AHEAD,
-    ClipFilter,
     Location,
     Release,
     ReleaseClip,
     ReleaseReader,
-    Skip,
     SkipReport,
     default_index_cache_dir,
     ordered_map,
 )
 from .sample import HD_CSV, MAIN_CSV
-from .schema import FIELD_NAMES, FIELDS, VIDEO_COLUMN, format_key, metadata_table_features
+from .schema import VIDEO_COLUMN, format_key, metadata_table_features
 from .shards import ShardWriter, encode_record, estimated_sample_bytes, file_sha256, read_shard_records
 
 #: Where an unfinished build records its finished shards.
 JOURNAL_DIR = ".build"
-FLOAT32_FIELDS = frozenset(field.name for field in FIELDS if field.dtype == "float32")
 
 
 def parse_size(text: str | int) -> int:
@@ -148,13 +143,7 @@ class PlannedClip:
         return [self.key, self.row, self.hd, archive, member.name, member.header_offset, member.size, member.crc32]
 
     def release_clip(self) -> ReleaseClip:
-        return ReleaseClip(
-            key=self.key,
-            row=dict(self.row),
-            hd=self.hd,
-            archive=self.location.archive.name,
-            member=self.location.member.name,
-        )
+        return ReleaseClip(key=self.key, row=dict(self.row), hd=self.hd, location=self.location)
 
 
 @dataclass(frozen=True)
@@ -179,15 +168,13 @@ class BuildPlan:
 
 def plan_build(reader: ReleaseReader, options: BuildOptions, source: str) -> BuildPlan:
     """Shuffle the located rows (seeded), split off validation, pack each split's sd and hd clips into shards."""
-    located = []
-    for clip in reader.clips(read_videos=False):
-        located.append((clip, reader.index.find(clip.video) or reader.fallback_index.find(clip.video)))
+    located = list(reader.clips(read_videos=False))
     random.Random(options.seed).shuffle(located)
     validation_size = validation_count(options.validation_size, len(located))
     groups: dict[tuple[str, str], list[PlannedClip]] = {}
-    for position, (clip, location) in enumerate(located):
+    for position, clip in enumerate(located):
         split = "validation" if position < validation_size else "train"
-        planned = PlannedClip(format_key(position), clip.row, clip.hd, location)
+        planned = PlannedClip(format_key(position), clip.row, clip.hd, clip.location)
         groups.setdefault((split, subset_of(clip.hd)), []).append(planned)
     shards = [
         shard
@@ -221,12 +208,6 @@ def pack_shards(split: str, subset: str, clips: list[PlannedClip], shard_size: i
     return shards
 
 
-def published_record(clip: ReleaseClip) -> dict[str, Any]:
-    """The `{key}.json` fields, float32 fields rounded to float32: streamed and prepared rows then agree."""
-    record = clip.record()
-    return {name: float(np.float32(record[name])) if name in FLOAT32_FIELDS else record[name] for name in FIELD_NAMES}
-
-
 @dataclass
 class ShardResult:
     """A written (or reused) shard: what the manifest lists, what it dropped, and its metadata rows."""
@@ -256,8 +237,8 @@ class ShardResult:
 class ShardMaker:
     """Writes planned shards from the release: one in each worker process, or the build's own with one process."""
 
-    def __init__(self, source: str, storage_options: dict | None, filters: ClipFilter, min_frames: int, out_dir: Path):
-        self.reader = ReleaseReader(Release(source, storage_options), filters=filters, min_frames=min_frames)
+    def __init__(self, reader: ReleaseReader, out_dir: Path):
+        self.reader = reader
         self.out_dir = out_dir
 
     def make(self, shard: ShardPlan, finished: ShardResult | None) -> ShardResult:
@@ -273,7 +254,7 @@ class ShardMaker:
 
     def _write(self, shard: ShardPlan, path: Path) -> ShardResult:
         result = ShardResult(shard.path)
-        located = ((clip.release_clip(), clip.location) for clip in shard.clips)
+        located = (clip.release_clip() for clip in shard.clips)
         with ShardWriter(path) as writer:
             for outcome in ordered_map(self._read_sample, located, READ_AHEAD):
                 if isinstance(outcome, Skip):
@@ -288,12 +269,12 @@ class ShardMaker:
         result.samples, result.bytes, result.sha256 = writer.samples, writer.size, writer.sha256
         return result
 
-    def _read_sample(self, located: tuple[ReleaseClip, Location]) -> tuple[dict, bytes] | Skip | None:
+    def _read_sample(self, clip: ReleaseClip) -> tuple[dict, bytes] | Skip | None:
         """Read, check and hash one clip: run in the read-ahead threads, beside the writer hashing the shard."""
-        outcome = self.reader.read_clip(located)
+        outcome = self.reader.read_clip(clip)
         if not isinstance(outcome, ReleaseClip):
             return outcome
-        return published_record(outcome), outcome.data
+        return outcome.record(), outcome.data
 
 
 def _has_checksum(path: Path, finished: ShardResult) -> bool:
@@ -303,9 +284,12 @@ def _has_checksum(path: Path, finished: ShardResult) -> bool:
 _worker_maker: ShardMaker | None = None
 
 
-def _start_worker(*args) -> None:
+def _start_worker(
+    source: str, storage_options: dict | None, filters: ClipFilter, min_frames: int, out_dir: Path
+) -> None:
     global _worker_maker
-    _worker_maker = ShardMaker(*args)
+    reader = ReleaseReader(Release(source, storage_options), filters=filters, min_frames=min_frames)
+    _worker_maker = ShardMaker(reader, out_dir)
 
 
 def _make_in_worker(shard: ShardPlan, finished: ShardResult | None) -> ShardResult:
@@ -364,12 +348,10 @@ class BuildSummary:
             for split, subsets in totals["splits"].items()
         )
         hd = sum(counts.get("hd", {}).get("samples", 0) for counts in totals["splits"].values())
-        skipped = ", ".join(f"{reason} {count}" for reason, count in self.manifest.skipped_counts().items())
         state = "up to date" if self.up_to_date else f"{self.reused} shards reused"
         return (
             f"built {self.out_dir}: {totals['samples']} clips ({hd} hd; {per_split}) in {totals['shards']} shards, "
-            f"{totals['bytes'] / 1e6:.1f} MB; {len(self.manifest.skipped)} skipped"
-            + (f" ({skipped})" if skipped else "")
+            f"{totals['bytes'] / 1e6:.1f} MB; {skipped_phrase(self.manifest.skipped_counts())}"
             + f", {self.manifest.filtered_out} filtered out; {state}; {self.seconds:.1f} s"
         )
 
@@ -395,10 +377,9 @@ def build_dataset(
     )
     plan = plan_build(reader, options, source)
     if not plan.shards:
-        counts = ", ".join(f"{reason} {count}" for reason, count in reader.report.counts().items() if count)
         raise OpenVidError(
             f"{source}: no clip to publish: {reader.report.filtered} rows filtered out, "
-            f"{len(reader.report.skipped)} skipped" + (f" ({counts})" if counts else "")
+            f"{skipped_phrase(reader.report.counts())}"
         )
     journal = BuildJournal(out_dir)
     previous = None if journal.exists() else _complete_build_of(out_dir, plan)
@@ -411,7 +392,7 @@ def build_dataset(
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
     results: dict[str, ShardResult] = {}
     with tqdm(total=len(plan.shards), desc=f"Writing shards to {out_dir}", unit=" shards") as progress:
-        for result in _shard_results(plan, finished, options, source, out_dir):
+        for result in _shard_results(plan, finished, options, reader, out_dir):
             if not result.reused:
                 journal.record(result)
             results[result.path] = result
@@ -435,8 +416,7 @@ def _manifest(
     results: list[ShardResult],
     metadata: list[FileEntry],
 ) -> Manifest:
-    skipped = [SkippedItem(skip.video, skip.reason, skip.detail) for skip in plan.report.skipped]
-    skipped += [SkippedItem(skip.video, skip.reason, skip.detail) for result in results for skip in result.skipped]
+    skipped = [*plan.report.skipped, *(skip for result in results for skip in result.skipped)]
     return Manifest(
         source=source,
         tool_version=__version__,
@@ -497,19 +477,19 @@ def _has_split(plan: BuildPlan, split: str) -> bool:
 
 
 def _shard_results(
-    plan: BuildPlan, finished: dict[str, ShardResult], options: BuildOptions, source: str, out_dir: Path
+    plan: BuildPlan, finished: dict[str, ShardResult], options: BuildOptions, reader: ReleaseReader, out_dir: Path
 ) -> Iterator[ShardResult]:
-    """Each planned shard made (or reused), in the build process or spread over `num_proc` worker processes."""
-    maker_args = (source, options.storage_options, options.filters, options.min_frames, out_dir)
+    """Each planned shard made (or reused), by the build's reader or spread over `num_proc` worker processes."""
     tasks = [(shard, finished.get(shard.path)) for shard in plan.shards]
     workers = min(options.num_proc, len(tasks))
     if workers <= 1:
-        maker = ShardMaker(*maker_args)
+        maker = ShardMaker(reader, out_dir)
         for task in tasks:
             yield maker.make(*task)
         return
     # Spawned, not forked: the build process holds threads (read-ahead, HTTP clients) that fork would copy half-way.
     context = multiprocessing.get_context("spawn")
+    maker_args = (reader.release.source, options.storage_options, options.filters, options.min_frames, out_dir)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=maker_args) as pool:
         futures = [pool.submit(_make_in_worker, *task) for task in tasks]
         try:

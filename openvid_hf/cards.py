@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .atomic import write_text
-from .layout import CARD_FILE, CONFIG_SUBSETS, DEFAULT_CONFIG, MANIFEST_FILE, config_data_files, shard_split_and_subset
+from .layout import CARD_FILE, CONFIG_SUBSETS, DEFAULT_CONFIG, MANIFEST_FILE, config_data_files
 from .manifest import Manifest
 from .schema import FIELDS, RECORD_COLUMN, VIDEO_COLUMN, published_features
 
@@ -43,6 +43,8 @@ SKIP_REASON_MEANINGS = {
 #: Skipped items listed one by one in the card; `manifest.json` lists them all.
 LISTED_SKIPS = 20
 DISTRIBUTION_FIELDS = ("aesthetic_score", "motion_score", "temporal_consistency_score", "seconds", "num_frames", "fps")
+#: The metadata columns the card's statistics read (captions and hashes are left on disk).
+STATISTICS_COLUMNS = ("width", "height", "camera_motion", "hd", *DISTRIBUTION_FIELDS)
 LISTED_RESOLUTIONS = 10
 
 
@@ -88,7 +90,10 @@ def dataset_card(out_dir: str | Path, repo_id: str, manifest: Manifest | None = 
     out_dir = Path(out_dir)
     if manifest is None:
         manifest = Manifest.from_json((out_dir / MANIFEST_FILE).read_bytes(), str(out_dir / MANIFEST_FILE))
-    tables = {PurePosixPath(entry.path).stem: pq.read_table(out_dir / entry.path) for entry in manifest.metadata}
+    tables = {
+        PurePosixPath(entry.path).stem: pq.read_table(out_dir / entry.path, columns=list(STATISTICS_COLUMNS))
+        for entry in manifest.metadata
+    }
     data_files = config_data_files(entry.path for entry in manifest.shards)
     card_data = DatasetCardData(
         pretty_name=PRETTY_NAME,
@@ -133,19 +138,12 @@ def _dataset_infos(manifest: Manifest, data_files: dict[str, list[dict]]):
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
 
-    counts = manifest.totals()["splits"]
     infos = DatasetInfosDict()
     for config in data_files:
         splits = SplitDict()
         for entry in data_files[config]:
-            subsets = [counts[entry["split"]].get(subset, {}) for subset in CONFIG_SUBSETS[config]]
-            splits.add(
-                SplitInfo(
-                    name=entry["split"],
-                    num_bytes=sum(subset.get("bytes", 0) for subset in subsets),
-                    num_examples=sum(subset.get("samples", 0) for subset in subsets),
-                )
-            )
+            totals = manifest.split_totals(entry["split"], CONFIG_SUBSETS[config])
+            splits.add(SplitInfo(name=entry["split"], num_bytes=totals["bytes"], num_examples=totals["samples"]))
         infos[config] = DatasetInfo(
             config_name=config,
             features=published_features(),
@@ -162,20 +160,16 @@ def _contents(manifest: Manifest, tables: dict[str, pa.Table], data_files: dict[
         subsets = CONFIG_SUBSETS[config]
         for entry in entries:
             split = entry["split"]
-            shards = [
-                shard
-                for shard in manifest.shards
-                if shard_split_and_subset(shard.path) in {(split, s) for s in subsets}
-            ]
+            totals = manifest.split_totals(split, subsets)
             table = tables[split] if "sd" in subsets else tables[split].filter(tables[split]["hd"])
             rows.append(
                 {
                     "config": config,
                     "split": split,
-                    "clips": sum(shard.samples for shard in shards),
+                    "clips": totals["samples"],
                     "hours": _hours(table),
-                    "shards": len(shards),
-                    "size": format_bytes(sum(shard.bytes for shard in shards)),
+                    "shards": totals["shards"],
+                    "size": format_bytes(totals["bytes"]),
                 }
             )
     return rows

@@ -25,8 +25,9 @@ import torch
 from datasets.distributed import split_dataset_by_node
 
 from .errors import OpenVidError, UsageError
+from .filters import ClipFilter
 from .layout import DEFAULT_CONFIG, SHARD_SUFFIX
-from .release import ClipFilter
+from .manifest import skipped_phrase
 from .schema import FIELD_NAMES, RECORD_COLUMN, VIDEO_COLUMN, published_features
 from .transforms import ClipLoader, ClipTooShortError, sample_rng
 from .video import VideoDecodeError
@@ -52,10 +53,6 @@ class ClipCounts:
     filtered: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
 
-    @property
-    def total_skipped(self) -> int:
-        return sum(self.skipped.values())
-
     def to_state(self) -> dict[str, Any]:
         """Plain types only, so the state loads with `torch.load(weights_only=True)`."""
         return {"yielded": self.yielded, "filtered": self.filtered, "skipped": dict(self.skipped)}
@@ -77,9 +74,7 @@ class ClipCounts:
         return total
 
     def summary(self) -> str:
-        reasons = ", ".join(f"{reason} {count}" for reason, count in self.skipped.items() if count)
-        skipped = f"{self.total_skipped} skipped" + (f" ({reasons})" if reasons else "")
-        return f"{self.yielded} clips, {self.filtered} filtered out, {skipped}"
+        return f"{self.yielded} clips, {self.filtered} filtered out, {skipped_phrase(self.skipped)}"
 
 
 def _dataset_states(state: Any) -> Iterator[dict[str, Any]]:

@@ -33,12 +33,24 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
-class SkippedItem:
-    """A row or video of the release left out of the build, with `openvid_hf.release.SKIP_REASONS`' reason."""
+class Skip:
+    """A row or a video of the release left out, and why (`openvid_hf.release.SKIP_REASONS`).
+
+    `detail` says where, or what failed. The release reader reports them; a build's manifest lists them.
+    """
 
     video: str
     reason: str
     detail: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"video": self.video, "reason": self.reason}
+
+
+def skipped_phrase(counts: dict[str, int]) -> str:
+    """`"4 skipped (missing 1, undecodable 3)"`: a summary line's account of skips by reason."""
+    reasons = ", ".join(f"{reason} {count}" for reason, count in counts.items() if count)
+    return f"{sum(counts.values())} skipped" + (f" ({reasons})" if reasons else "")
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ class Manifest:
     build: dict[str, Any]
     shards: list[FileEntry]
     metadata: list[FileEntry]
-    skipped: list[SkippedItem] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     filtered_out: int = 0
 
     @property
@@ -93,6 +105,14 @@ class Manifest:
             counts["bytes"] += entry.bytes
             counts["shards"] += 1
         return {"samples": self.samples, "bytes": self.bytes, "shards": len(self.shards), "splits": splits}
+
+    def split_totals(self, split: str, subsets: tuple[str, ...]) -> dict[str, int]:
+        """Samples, bytes and shards of one split's `subsets` (the sd and hd shards a config reads)."""
+        per_subset = self.totals()["splits"].get(split, {})
+        return {
+            name: sum(per_subset.get(subset, {}).get(name, 0) for subset in subsets)
+            for name in ("samples", "bytes", "shards")
+        }
 
     def skipped_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(item.reason for item in self.skipped).items()))
@@ -152,7 +172,7 @@ class Manifest:
                 build=payload["build"],
                 shards=[FileEntry(**entry) for entry in payload["shards"]],
                 metadata=[FileEntry(**entry) for entry in payload["metadata"]],
-                skipped=[SkippedItem(**item) for item in payload["skipped"]["items"]],
+                skipped=[Skip(**item) for item in payload["skipped"]["items"]],
                 filtered_out=payload["filtered_out"],
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:

@@ -20,15 +20,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
 from .errors import OpenVidError, UsageError
+from .filters import DEFAULT_MIN_FRAMES, ClipFilter
+from .manifest import Skip, skipped_phrase
 from .sample import DEFECTS, HD_CSV, HD_DIR, HD_INDEX, MAIN_CSV
-from .schema import CSV_HEADER, CSV_TO_FIELD, format_key, parse_csv_value
+from .schema import CSV_HEADER, CSV_TO_FIELD, format_key, parse_csv_value, rounded_to_float32
 from .video import VideoDecodeError, VideoProbe, probe_video
 from .zip_index import Archive, ArchivePart, MemberIndexCache, MemberReadError, ZipMember, read_member, scan_members
 
@@ -38,7 +40,6 @@ logger = logging.getLogger(__name__)
 SKIP_REASONS: tuple[str, ...] = DEFECTS
 #: The loading script's configs: clips with video, the HD subset with video, and every CSV row without video.
 CONFIGS = ("default", "hd", "metadata")
-DEFAULT_MIN_FRAMES = 1
 #: Where the central directory listings are cached, under a `datasets` cache root (see `zip_index`).
 INDEX_CACHE_SUBDIR = "openvid_hf/zip_index"
 #: Videos read and probed ahead of the one being yielded: remote reads are latency bound.
@@ -46,74 +47,6 @@ READ_AHEAD = 8
 
 _SPLIT_PART = re.compile(r"^(?P<stem>.+)_part(?P<suffix>[a-z]{2})$")
 _DIGITS = re.compile(r"(\d+)")
-
-
-@dataclass(frozen=True)
-class ClipFilter:
-    """Which clips to keep: CSV scores and camera motion, and the height probed from the container."""
-
-    min_aesthetic_score: float | None = None
-    min_motion_score: float | None = None
-    max_motion_score: float | None = None
-    min_temporal_consistency_score: float | None = None
-    camera_motion: frozenset[str] | None = None
-    min_height: int | None = None
-
-    def __post_init__(self):
-        if isinstance(self.camera_motion, str):
-            object.__setattr__(self, "camera_motion", frozenset({self.camera_motion}))
-        elif self.camera_motion is not None:
-            object.__setattr__(self, "camera_motion", frozenset(self.camera_motion))
-        for name in ("min_aesthetic_score", "min_motion_score", "max_motion_score", "min_temporal_consistency_score"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise UsageError(f"{name} must be a number (got {value!r})")
-        if self.min_height is not None and (isinstance(self.min_height, bool) or not isinstance(self.min_height, int)):
-            raise UsageError(f"min_height must be an integer (got {self.min_height!r})")
-        low, high = self.min_motion_score, self.max_motion_score
-        if low is not None and high is not None and low > high:
-            raise UsageError(f"min_motion_score ({low}) is above max_motion_score ({high})")
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        return tuple(item.name for item in fields(cls))
-
-    @classmethod
-    def from_object(cls, source: Any) -> ClipFilter:
-        """The filter set on `source` (a builder config or a namespace) under the same attribute names."""
-        return cls(**{name: getattr(source, name, None) for name in cls.names()})
-
-    def accepts_row(self, row: dict[str, Any]) -> bool:
-        return (
-            _at_least(row["aesthetic_score"], self.min_aesthetic_score)
-            and _at_least(row["motion_score"], self.min_motion_score)
-            and _at_least(-row["motion_score"], None if self.max_motion_score is None else -self.max_motion_score)
-            and _at_least(row["temporal_consistency_score"], self.min_temporal_consistency_score)
-            and (self.camera_motion is None or row["camera_motion"] in self.camera_motion)
-        )
-
-    def accepts_video(self, probe: VideoProbe) -> bool:
-        return _at_least(probe.height, self.min_height)
-
-    def accepts_record(self, record: dict[str, Any]) -> bool:
-        """A published clip's record, which carries the scores and the probed height together."""
-        return self.accepts_row(record) and _at_least(record["height"], self.min_height)
-
-
-def _at_least(value: float, bound: float | None) -> bool:
-    return bound is None or value >= bound
-
-
-@dataclass(frozen=True)
-class Skip:
-    """A row or a video left out, and why (`SKIP_REASONS`); `detail` says where, or what failed."""
-
-    video: str
-    reason: str
-    detail: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {"video": self.video, "reason": self.reason}
 
 
 @dataclass
@@ -132,11 +65,10 @@ class SkipReport:
         return {reason: sum(skip.reason == reason for skip in self.skipped) for reason in SKIP_REASONS}
 
     def summary(self, label: str, seconds: float) -> str:
-        counts = ", ".join(f"{reason} {count}" for reason, count in self.counts().items() if count)
         parts = [f"{label}: {self.yielded} rows", f"{self.filtered} filtered out"]
         if self.without_video:
             parts.append(f"{self.without_video} without video (archive null)")
-        parts.append(f"{len(self.skipped)} skipped" + (f" ({counts})" if counts else ""))
+        parts.append(skipped_phrase(self.counts()))
         return ", ".join(parts) + f" in {seconds:.1f} s"
 
 
@@ -147,8 +79,7 @@ class ReleaseClip:
     key: str
     row: dict[str, Any]
     hd: bool
-    archive: str | None = None
-    member: str | None = None
+    location: Location | None = None
     data: bytes | None = None
     probe: VideoProbe | None = None
 
@@ -156,11 +87,16 @@ class ReleaseClip:
     def video(self) -> str:
         return self.row["video"]
 
+    @property
+    def archive(self) -> str | None:
+        """The archive (a zip, or the first part of a split one) holding the video; None when none does."""
+        return self.location.archive.name if self.location else None
+
     def record(self) -> dict[str, Any]:
         """Every contract field (`openvid_hf.schema.FIELDS`) of a clip whose video was read."""
         return {
             "key": self.key,
-            **self.row,
+            **rounded_to_float32(self.row),
             "width": self.probe.width,
             "height": self.probe.height,
             "num_frames": self.probe.num_frames,
@@ -170,7 +106,7 @@ class ReleaseClip:
 
     def metadata_record(self) -> dict[str, Any]:
         """The `metadata` config's fields: CSV values, `hd`, and the archive holding the video."""
-        return {"key": self.key, **self.row, "hd": self.hd, "archive": self.archive}
+        return {"key": self.key, **rounded_to_float32(self.row), "hd": self.hd, "archive": self.archive}
 
 
 @dataclass(frozen=True)
@@ -378,6 +314,12 @@ class VideoIndex:
         return self._locations.get(video)
 
 
+def check_config(config: str) -> None:
+    """Raise `UsageError` unless `config` is one of the loading script's `CONFIGS`."""
+    if config not in CONFIGS:
+        raise UsageError(f"unknown config {config!r}; choose one of {', '.join(CONFIGS)}")
+
+
 class ReleaseReader:
     """One pass over a release for one config: rows in CSV order, with skips and filters accounted for.
 
@@ -394,8 +336,7 @@ class ReleaseReader:
         min_frames: int = DEFAULT_MIN_FRAMES,
         index_cache_dir: str | Path | None = None,
     ):
-        if config not in CONFIGS:
-            raise UsageError(f"unknown config {config!r}; choose one of {', '.join(CONFIGS)}")
+        check_config(config)
         self.filters = filters or ClipFilter()
         if config == "metadata" and self.filters.min_height is not None:
             raise UsageError("min_height needs each video's header, which the metadata config does not read")
@@ -433,11 +374,9 @@ class ReleaseReader:
         self.scan()
         self.report = SkipReport()
         seen: set[str] = set()
-        located = self._located_rows(seen)
+        outcomes = self._located_rows(seen)
         if read_videos and self.config != "metadata":
-            outcomes = ordered_map(self.read_clip, located, READ_AHEAD)
-        else:
-            outcomes = map(_without_video, located)
+            outcomes = ordered_map(self.read_clip, outcomes, READ_AHEAD)
         for outcome in outcomes:
             if isinstance(outcome, Skip):
                 self.report.skipped.append(outcome)
@@ -449,8 +388,8 @@ class ReleaseReader:
                 yield outcome
         self._report_unmatched(seen)
 
-    def _located_rows(self, seen: set[str]) -> Iterator[Skip | tuple[ReleaseClip, Location | None] | None]:
-        """Each CSV row as a skip, None (filtered out) or the clip and where its video is."""
+    def _located_rows(self, seen: set[str]) -> Iterator[Skip | ReleaseClip | None]:
+        """Each CSV row as a skip, None (filtered out) or the clip with where its video is."""
         hd_videos = self._hd_videos() if self.config != "hd" else None
         main_keys = self._main_keys() if self.config == "hd" else None
         for position, row in enumerate(self.release.csv_rows(self.csv)):
@@ -464,16 +403,13 @@ class ReleaseReader:
                 key = format_key(position)
             else:
                 key = main_keys.get(video) or format_key(self.rows[MAIN_CSV] + position)
-            clip = ReleaseClip(key=key, row=row, hd=hd_videos is None or video in hd_videos)
             location = self.index.find(video) or self._find_elsewhere(video)
-            if location is not None:
-                clip.archive, clip.member = location.archive.name, location.member.name
-            elif self.config != "metadata":
+            if location is None and self.config != "metadata":
                 if not self._under_unsafe_name(video):
                     where = "HD zip or zip part" if self.config == "hd" else "zip part"
                     yield Skip(video, "missing", f"in no {where}")
                 continue
-            yield clip, location
+            yield ReleaseClip(key=key, row=row, hd=hd_videos is None or video in hd_videos, location=location)
 
     def _hd_videos(self) -> set[str]:
         if not self.has_hd_csv:
@@ -515,13 +451,12 @@ class ReleaseReader:
             base_name(location.member.name) == video for location in self.index.unsafe + self.fallback_index.unsafe
         )
 
-    def read_clip(self, located: Skip | tuple[ReleaseClip, Location] | None) -> ReleaseClip | Skip | None:
+    def read_clip(self, clip: ReleaseClip | Skip | None) -> ReleaseClip | Skip | None:
         """Read and probe one located clip: the clip, a `Skip` saying why not, or None when a filter drops it."""
-        if not isinstance(located, tuple):
-            return located
-        clip, location = located
+        if not isinstance(clip, ReleaseClip):
+            return clip
         try:
-            clip.data = read_member(self.release.fs, location.archive, location.member)
+            clip.data = read_member(self.release.fs, clip.location.archive, clip.location.member)
             clip.probe = probe_video(clip.data, name=clip.video)
         except (MemberReadError, VideoDecodeError) as error:
             return Skip(clip.video, "undecodable", str(error))
@@ -541,10 +476,6 @@ class ReleaseReader:
             self.report.add(
                 base_name(location.member.name), "unsafe_name", f"{location.archive.name}: {location.member.name}"
             )
-
-
-def _without_video(located: Skip | tuple[ReleaseClip, Location | None] | None) -> ReleaseClip | Skip | None:
-    return located[0] if isinstance(located, tuple) else located
 
 
 def ordered_map(function: Callable, items: Iterable, workers: int) -> Iterator:

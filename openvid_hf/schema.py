@@ -7,7 +7,7 @@ all ask this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import datasets
@@ -48,6 +48,7 @@ FIELDS: tuple[Field, ...] = (
 
 FIELDS_BY_NAME = {field.name: field for field in FIELDS}
 FIELD_NAMES = tuple(field.name for field in FIELDS)
+FLOAT32_FIELDS = frozenset(field.name for field in FIELDS if field.dtype == "float32")
 
 #: The original CSV header, in order, and its mapping to field names.
 CSV_HEADER: tuple[str, ...] = tuple(field.csv_column for field in FIELDS if field.csv_column)
@@ -124,6 +125,17 @@ def parse_csv_value(field_name: str, text: str) -> str | float | int | bool:
         return int(float(text)) if python_type is int else python_type(text)
     except ValueError as error:
         raise ValueError(f"column {FIELDS_BY_NAME[field_name].csv_column!r}: not a number: {text!r}") from error
+
+
+def rounded_to_float32(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with its float32 fields rounded to float32, as Arrow stores them.
+
+    Records carry the rounded values everywhere (shards' JSON, the loading script's examples), so a stream, which
+    `datasets` does not cast, yields the same numbers as a prepared dataset.
+    """
+    import numpy as np
+
+    return {name: float(np.float32(value)) if name in FLOAT32_FIELDS else value for name, value in values.items()}
 
 
 def format_key(index: int) -> str:

@@ -20,7 +20,7 @@ import openvid_hf
 from openvid_hf.build import BuildOptions, build_dataset
 from openvid_hf.clip_dataset import ClipCounts, OpenVidClipDataset
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.release import ClipFilter
+from openvid_hf.filters import ClipFilter
 from openvid_hf.sample import SampleClip, clip_frames, encode_h264, write_sample_release
 from openvid_hf.schema import FIELD_NAMES, format_key
 from openvid_hf.shards import ShardWriter, encode_record, read_shard_records

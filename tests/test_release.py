@@ -14,7 +14,8 @@ import pytest
 
 from openvid_hf import cli
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.release import ClipFilter, Release, ReleaseReader, base_name, is_unsafe_name
+from openvid_hf.filters import ClipFilter
+from openvid_hf.release import Release, ReleaseReader, base_name, is_unsafe_name
 from openvid_hf.sample import HD_INDEX, MAIN_CSV
 from openvid_hf.schema import CSV_HEADER
 from openvid_hf.zip_index import JoinedFile, read_member, scan_members

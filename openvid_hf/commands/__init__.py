@@ -33,7 +33,7 @@ def add_filter_arguments(group: argparse._ActionsContainer, option_name: Callabl
     `option_name` spells each option: kebab-case for our commands, snake_case for the training script, whose
     arguments follow the diffusers examples. Either way the parsed attribute is the filter's own name.
     """
-    from ..release import ClipFilter
+    from ..filters import ClipFilter
 
     for name in ClipFilter.names():
         option = option_name(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..filters import DEFAULT_MIN_FRAMES
 from . import add_command, add_filter_arguments, add_index_cache_argument
 
 
@@ -46,7 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--repo-id", default=None, help="the Hub repo id the card's loading snippets name (OUT_DIR; push sets it)"
     )
-    parser.add_argument("--min-frames", type=int, default=None, help="leave out clips with fewer frames (1)")
+    parser.add_argument(
+        "--min-frames",
+        type=int,
+        default=DEFAULT_MIN_FRAMES,
+        help=f"leave out clips with fewer frames ({DEFAULT_MIN_FRAMES})",
+    )
     add_filter_arguments(parser.add_argument_group("filters (bounds are inclusive)"))
     add_index_cache_argument(parser)
 
@@ -54,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..build import BuildOptions, build_dataset, parse_size
     from ..errors import UsageError
-    from ..release import DEFAULT_MIN_FRAMES, ClipFilter
+    from ..filters import ClipFilter
 
     try:
         shard_size = parse_size(args.shard_size)
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         validation_size=args.validation_size,
         seed=args.seed,
         num_proc=args.num_proc,
-        min_frames=DEFAULT_MIN_FRAMES if args.min_frames is None else args.min_frames,
+        min_frames=args.min_frames,
         filters=ClipFilter.from_object(args),
         repo_id=args.repo_id,
         index_cache_dir=args.index_cache,

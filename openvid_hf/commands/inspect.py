@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..filters import DEFAULT_MIN_FRAMES
 from . import add_command, add_index_cache_argument
 
 
@@ -25,7 +26,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config", default="default", help="the loading script's config to check: default, hd or metadata (default)"
     )
-    parser.add_argument("--min-frames", type=int, default=None, help="report clips with fewer frames as too_short (1)")
+    parser.add_argument(
+        "--min-frames",
+        type=int,
+        default=DEFAULT_MIN_FRAMES,
+        help=f"report clips with fewer frames as too_short ({DEFAULT_MIN_FRAMES})",
+    )
     parser.add_argument(
         "--no-probe", action="store_true", help="read no video bytes: skips undecodable and too_short checks"
     )
@@ -33,12 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..release import DEFAULT_MIN_FRAMES, default_index_cache_dir, inspect_release
+    from ..release import default_index_cache_dir, inspect_release
 
     result = inspect_release(
         args.source,
         config=args.config,
-        min_frames=DEFAULT_MIN_FRAMES if args.min_frames is None else args.min_frames,
+        min_frames=args.min_frames,
         read_videos=not args.no_probe,
         index_cache_dir=args.index_cache or default_index_cache_dir(),
     )

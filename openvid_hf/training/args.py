@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..commands import add_filter_arguments
 from ..errors import UsageError
+from ..filters import ClipFilter
 from ..layout import CONFIG_SUBSETS, DEFAULT_CONFIG
-from ..release import ClipFilter
 from ..video import DEFAULT_BACKEND, VIDEO_BACKENDS
 
 #: Pixels per latent patch side: the SD VAE's 8x downsampling times MVDiT's 2x2 patch.

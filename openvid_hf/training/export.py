@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from ..errors import OpenVidError
+from ..filters import ClipFilter
 from ..model_card import TrainingSummary, ValidationVideo
 from ..publish import IGNORED_PATTERNS
-from ..release import ClipFilter
 from .checkpoints import CHECKPOINT_PREFIX
 from .sources import MODEL_INDEX_FILE, is_hub_id, load_pipeline
 

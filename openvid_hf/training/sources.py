@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import OpenVidError, UsageError
+from ..filters import ClipFilter
 from ..layout import CARD_FILE, CONFIG_SUBSETS, subset_of
-from ..release import ClipFilter
 
 if TYPE_CHECKING:
     import torch

@@ -305,7 +305,7 @@ class Trainer:
 
     def _precompute_text(self) -> None:
         """Encode every training caption and validation prompt into the cache, then free T5."""
-        from ..release import ClipFilter
+        from ..filters import ClipFilter
         from .sources import training_captions
         from .text_cache import default_cache_dir, precompute_text_embeddings
 
@@ -332,7 +332,7 @@ class Trainer:
         from torchdata.stateful_dataloader import StatefulDataLoader
 
         from ..clip_dataset import OpenVidClipDataset
-        from ..release import ClipFilter
+        from ..filters import ClipFilter
         from ..transforms import ClipLoader, ClipTransform, FrameSampler
 
         args, accelerator = self.args, self.accelerator
