@@ -24,7 +24,6 @@ Run: `python benchmarks/bench_build.py` (one to two minutes on 2 cores); `--clip
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import io
 import os
@@ -138,8 +137,7 @@ def probe_costs(archive: Path, runs: int = 200) -> str:
 
 def write_release(root: Path, clips: int) -> Path:
     """The original layout: zip parts holding the mp4s under a folder, OpenVid-1M.csv and OpenVidHD.csv."""
-    from openvid_hf.sample import HD_CSV, MAIN_CSV, SampleClip, encode_h264
-    from openvid_hf.schema import CSV_HEADER
+    from openvid_hf.sample import SampleClip, encode_h264, write_csvs
 
     rng = np.random.default_rng(0)
     payloads = [
@@ -163,17 +161,12 @@ def write_release(root: Path, clips: int) -> Path:
         )
         for index in range(clips)
     ]
-    (root / MAIN_CSV).parent.mkdir(parents=True)
+    root.mkdir(parents=True)
     for part in range(PARTS):
         with zipfile.ZipFile(root / f"OpenVid_part{part}.zip", "w", compression=zipfile.ZIP_STORED) as archive:
             for index in range(part, clips, PARTS):
                 archive.writestr(f"OpenVid_part{part}/{rows[index].video}", payloads[index % DISTINCT_CLIPS])
-    for path, selected in ((MAIN_CSV, rows), (HD_CSV, [row for row in rows if row.hd])):
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(CSV_HEADER)
-        writer.writerows(row.csv_row() for row in selected)
-        (root / path).write_text(text.getvalue(), encoding="utf-8")
+    write_csvs(root, rows)
     return root
 
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import memory_status_mib, run_in_subprocess
 
 RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
 METHODS = ("original", "torchcodec", "decord", "pyav", "torchcodec + transform")
@@ -53,7 +52,7 @@ def main() -> None:
         for resolution, plan in plans.items():
             plan_path = Path(workdir) / f"{resolution}.json"
             plan_path.write_text(json.dumps(plan))
-            results[resolution] = {method: run_in_subprocess(method, plan_path) for method in METHODS}
+            results[resolution] = {method: run_method(method, plan_path) for method in METHODS}
     print_table(results, plans)
 
 
@@ -92,12 +91,8 @@ def textured_frames(clip, seed: int):
         yield np.clip(frame + window, 0, 255).astype(np.uint8)
 
 
-def run_in_subprocess(method: str, plan_path: Path) -> dict:
-    command = [sys.executable, __file__, "--worker", method, "--plan", str(plan_path)]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"{method} failed:\n{completed.stderr}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+def run_method(method: str, plan_path: Path) -> dict:
+    return run_in_subprocess(__file__, [method, "--plan", str(plan_path)], method)
 
 
 def run_worker(method: str, plan: dict) -> dict:
@@ -143,19 +138,6 @@ def clip_function(method: str):
         return transform(frames, rng) if transform else frames
 
     return load
-
-
-def memory_status_mib(field: str) -> float:
-    """`VmRSS` (now) or `VmHWM` (peak) of this process, from /proc/self/status.
-
-    Not `getrusage`'s `ru_maxrss`: Linux carries that over `execve` from the forked parent, so every
-    worker would report at least the parent's size.
-    """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def print_table(results: dict, plans: dict) -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import memory_status_mib, run_in_subprocess
 
 IMPLEMENTATIONS = ("original eager", "MVDiTTransformer3DModel")
 # Small but not tiny: the 512px model's spatial grid (64x64 latents, 1,024 tokens a frame) and a padded
@@ -58,7 +58,7 @@ def main() -> None:
         for round_index in range(args.rounds):
             for index, name in enumerate(IMPLEMENTATIONS):
                 output = Path(workdir) / f"{index}.pt"
-                results[name].append(run_in_subprocess(name, args.repeat, output if round_index == 0 else None))
+                results[name].append(run_implementation(name, args.repeat, output if round_index == 0 else None))
                 if round_index == 0:
                     outputs[name] = torch.load(output)
         difference = (outputs[IMPLEMENTATIONS[0]] - outputs[IMPLEMENTATIONS[1]]).abs().max().item()
@@ -67,14 +67,9 @@ def main() -> None:
     print_table(results, difference, time.perf_counter() - started)
 
 
-def run_in_subprocess(name: str, repeat: int, output: Path | None) -> dict:
-    command = [sys.executable, __file__, "--worker", name, "--repeat", str(repeat)]
-    if output is not None:
-        command += ["--output", str(output)]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{completed.stderr}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+def run_implementation(name: str, repeat: int, output: Path | None) -> dict:
+    worker_args = [name, "--repeat", str(repeat), *(["--output", str(output)] if output is not None else [])]
+    return run_in_subprocess(__file__, worker_args, name)
 
 
 def run_worker(name: str, repeat: int, output: Path | None) -> dict:
@@ -99,13 +94,6 @@ def run_worker(name: str, repeat: int, output: Path | None) -> dict:
         "start_rss_mib": start_rss,
         "threads": torch.get_num_threads(),
     }
-
-
-def memory_status_mib(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def build_model_and_inputs():

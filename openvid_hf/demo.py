@@ -156,13 +156,15 @@ class Demo:
     settings: DemoSettings
     reused: bool = False
     endpoint: str = ""
-    current_stage: str = ""
+    #: The stage running (its number and its key in `STAGES`), "0 (setup)" before the first.
+    current_stage: str = "0 (setup)"
+    current_stage_key: str = ""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def report(self, stage: str, line: str, **details: Any) -> None:
-        """Print the stage's summary line and keep it, with `details`, for `summary.json`."""
+    def report(self, line: str, **details: Any) -> None:
+        """Print the running stage's summary line and keep it, with `details`, for `summary.json`."""
         print(f"      ✔ {line}", flush=True)
-        self.stages[stage] = {"line": line, **details}
+        self.stages[self.current_stage_key] = {"line": line, **details}
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,6 @@ def write_release(demo: Demo) -> None:
     skipped = inspected["skipped"]
     size = sum(path.stat().st_size for path in paths.release.rglob("*") if path.is_file())
     demo.report(
-        "release",
         f"{'reused' if reused else 'wrote'} a sample release in {paths.release} ({inspected['rows']} CSV rows, "
         f"{inspected['hd_rows']} HD, {inspected['videos']} videos in the zips, {size / 1e6:.1f} MB); the loading "
         f"script (min_frames={MIN_FRAMES}) skips {len(skipped)}:",
@@ -219,7 +220,6 @@ def publish_dataset(demo: Demo) -> None:
     totals = built.manifest.totals()
     hd = sum(subsets.get("hd", {}).get("samples", 0) for subsets in totals["splits"].values())
     demo.report(
-        "dataset",
         f"{'the build is up to date' if built.up_to_date else 'built'}: {totals['samples']} clips ({hd} HD) in "
         f"{totals['shards']} shards ({format_bytes(totals['bytes'])}) in {demo.paths.dataset}; pushed to "
         f"{DATASET_REPO} (commit {pushed.commit[:7]}) and verified {pushed.verify.files} files against manifest.json",
@@ -253,7 +253,6 @@ def dataset_contact_sheet(demo: Demo) -> None:
         rows.append(SheetRow(list(frames), record["caption"], details))
     save_contact_sheet(rows, demo.paths.dataset_sheet, title=code)
     demo.report(
-        "contact_sheet",
         f"{code}: {len(rows)} clips; {FRAMES_PER_DATASET_CLIP} frames of each with its caption in "
         f"{demo.paths.dataset_sheet}",
         code=code,
@@ -282,7 +281,6 @@ def fine_tune(demo: Demo) -> None:
     summary = json.loads((demo.paths.model / SUMMARY_FILE).read_text(encoding="utf-8"))
     losses = [record["loss"] for record in read_step_log(demo.paths.model / LOG_FILE)]
     demo.report(
-        "fine_tune",
         f"pushed the random-weight pipeline to {BASE_MODEL_REPO}; `openvid-hf train` fine-tuned it from the Hub on "
         f"{DATASET_REPO} for {summary['steps']} steps (loss {losses[0]:.3f} → {losses[-1]:.3f}, "
         f"{summary['seconds']:.1f} s) and pushed it to {MODEL_REPO}",
@@ -333,7 +331,6 @@ def generate_video(demo: Demo) -> None:
         frame_height=2 * GENERATED_SIZE,
     )
     demo.report(
-        "generate",
         f"{code}: {probe.num_frames} frames of {probe.width}x{probe.height} at {probe.fps:g} fps in "
         f"{demo.paths.video}, frames in {demo.paths.video_sheet} (noise: the weights started random)",
         code=code,
@@ -370,7 +367,6 @@ def next_steps(demo: Demo) -> None:
         for command in step.commands:
             print(f"        {command}")
     demo.report(
-        "next_steps",
         f"everything is in {paths.workdir}; the commands above run the same steps on the real OpenVid-1M",
         paths={name: str(path) for name, path in places.items()},
         commands=[asdict(step) for step in NEXT_STEPS],
@@ -464,8 +460,8 @@ def run_demo(workdir: str | Path, settings: DemoSettings | None = None, clean: b
                 f"{demo.paths.hub}\n  workdir {demo.paths.workdir}: {state}",
                 flush=True,
             )
-            for number, (name, title, stage) in enumerate(STAGES, start=1):
-                demo.current_stage = f"{number} ({name})"
+            for number, (key, title, stage) in enumerate(STAGES, start=1):
+                demo.current_stage, demo.current_stage_key = f"{number} ({key})", key
                 _run_stage(demo, number, title, stage)
         outcome = "ok"
     except OpenVidError:
@@ -508,7 +504,7 @@ def _run_stage(demo: Demo, number: int, title: str, stage: Callable[[Demo], None
         raise OpenVidError(
             f"demo stage {number} ({title}) failed: {message} (details in {demo.paths.error_log})"
         ) from error
-    demo.stages[STAGES[number - 1][0]]["seconds"] = round(time.perf_counter() - started, 2)
+    demo.stages[demo.current_stage_key]["seconds"] = round(time.perf_counter() - started, 2)
 
 
 def prepare_workdir(paths: DemoPaths, settings: DemoSettings, clean: bool) -> bool:
@@ -542,7 +538,7 @@ def _marker_content(settings: DemoSettings) -> dict[str, Any]:
 
 def _write_summary(demo: Demo, outcome: str, seconds: float) -> None:
     summary = {
-        "status": outcome if outcome == "ok" else f"{outcome} at stage {demo.current_stage or '0 (setup)'}",
+        "status": outcome if outcome == "ok" else f"{outcome} at stage {demo.current_stage}",
         "seconds": round(seconds, 1),
         "openvid_hf": __version__,
         "settings": asdict(demo.settings),

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 _BOX_HEADER = struct.Struct(">I4s")
-_LARGE_SIZE = struct.Struct(">Q")
 _U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -137,7 +136,7 @@ def _find_moov(source: _InMemory | _InFile) -> memoryview:
     while position < source.size:
         header = source.read(position, _BOX_HEADER.size)
         if len(header) == _BOX_HEADER.size and _U32.unpack_from(header)[0] == 1:
-            header = source.read(position, _BOX_HEADER.size + _LARGE_SIZE.size)
+            header = source.read(position, _BOX_HEADER.size + _U64.size)
         try:
             box_type, start, end = _box_header(header, 0, source.size - position)
         except Mp4HeaderError as error:
@@ -159,10 +158,10 @@ def _box_header(buffer: memoryview | bytes, offset: int, limit: int) -> tuple[by
     size, box_type = _BOX_HEADER.unpack_from(buffer, offset)
     header = _BOX_HEADER.size
     if size == 1:
-        if limit - offset < header + _LARGE_SIZE.size:
+        if limit - offset < header + _U64.size:
             raise Mp4HeaderError(f"{limit - offset} bytes left, too few for the 64-bit size of box {_name(box_type)}")
-        (size,) = _LARGE_SIZE.unpack_from(buffer, offset + header)
-        header += _LARGE_SIZE.size
+        (size,) = _U64.unpack_from(buffer, offset + header)
+        header += _U64.size
     elif size == 0:
         size = limit - offset
     if box_type == b"uuid":

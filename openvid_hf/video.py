@@ -74,15 +74,24 @@ def probe_video(source: VideoSource, name: str | None = None) -> VideoProbe:
     return probe
 
 
+def _open_pyav(source: VideoSource, label: str):
+    """A PyAV container and its first video stream (the container is closed again when it has none)."""
+    import av
+
+    container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(f"{label}: the file has no video stream")
+    return container, container.streams.video[0]
+
+
 def _probe_with_pyav(source: VideoSource, label: str) -> VideoProbe:
     """The stream header as FFmpeg reads it; frames are counted from the packets when the header has no count."""
     import av
 
     try:
-        with av.open(io.BytesIO(source) if isinstance(source, bytes) else source) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{label}: the file has no video stream")
-            stream = container.streams.video[0]
+        container, stream = _open_pyav(source, label)
+        with container:
             num_frames = stream.frames or len(_frame_timestamps(container, stream)[0])
             if stream.duration:
                 seconds = float(stream.duration * stream.time_base)
@@ -217,13 +226,8 @@ class PyAVReader(FrameReader):
         return (av.FFmpegError, ValueError, OSError)
 
     def __init__(self, source: VideoSource, name: str):
-        import av
-
-        self._container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        self._container, self._stream = _open_pyav(source, name)
         try:
-            if not self._container.streams.video:
-                raise VideoDecodeError(f"{name}: the file has no video stream")
-            self._stream = self._container.streams.video[0]
             self._stream.codec_context.thread_count = 1
             frame_pts, keyframe_pts = _frame_timestamps(self._container, self._stream)
         except BaseException:
