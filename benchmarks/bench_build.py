@@ -5,7 +5,7 @@ files of about 3.5 MB, then times, in alternation:
 
 - copy: `shutil.copyfile` of every file of the release into a new folder (the floor any build pays: the bytes
   read once and written once);
-- build: `openvid_hf.build.build_dataset` end to end (planning, `--num-proc` worker processes started, reading
+- build: `openvid_hf.publish.build.build_dataset` end to end (planning, `--num-proc` worker processes started, reading
   each member, probing its header, hashing it, writing the tar shards and hashing them, then the metadata,
   manifest and card), for each `--num-proc` asked.
 
@@ -16,7 +16,7 @@ manifest). Throughput is bytes written per second (the release's bytes for the c
 build); the goal is a build at least 0.5x the copy rate with `--num-proc 2`. For context it also prints the
 machine's SHA-256 rate on one core and the fixed cost of a build (a 3-clip release: planning, starting the
 worker processes, the card), which a build of terabytes does not notice, and the cost of probing one clip's header:
-`openvid_hf.video.probe_video` (the mp4's index boxes) beside `av.open`, which decodes a frame to probe the stream.
+`video.decoding.probe_video` (the mp4's index boxes) beside `av.open`, which decodes a frame to probe the stream.
 
 Run: `python benchmarks/bench_build.py` (one to two minutes on 2 cores); `--clips`, `--repeat`, `--num-proc 1 2`.
 """
@@ -86,7 +86,8 @@ def main() -> None:
 
 def timed_build(release: Path, out_dir: Path, num_proc: int, args: argparse.Namespace) -> tuple[float, int]:
     """Seconds of one build and the bytes of its shards; the output is removed afterwards."""
-    from openvid_hf.build import BuildOptions, build_dataset, parse_size
+    from openvid_hf.publish.build import build_dataset
+    from openvid_hf.publish.plan import BuildOptions, parse_size
 
     options = BuildOptions(
         shard_size=parse_size(args.shard_size),
@@ -112,7 +113,7 @@ def probe_costs(archive: Path, runs: int = 200) -> str:
     """Microseconds to probe one clip's header: `probe_video`, and PyAV's `av.open` (which decodes a frame)."""
     import av
 
-    from openvid_hf.video import probe_video
+    from openvid_hf.video.decoding import probe_video
 
     with zipfile.ZipFile(archive) as listing:
         clip = listing.read(listing.namelist()[0])
@@ -137,7 +138,7 @@ def probe_costs(archive: Path, runs: int = 200) -> str:
 
 def write_release(root: Path, clips: int) -> Path:
     """The original layout: zip parts holding the mp4s under a folder, OpenVid-1M.csv and OpenVidHD.csv."""
-    from openvid_hf.sample import SampleClip, encode_h264, write_csvs
+    from openvid_hf.testing.sample_release import SampleClip, encode_h264, write_csvs
 
     rng = np.random.default_rng(0)
     payloads = [

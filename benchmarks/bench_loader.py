@@ -7,7 +7,7 @@ RSS is the method's own:
 
 - original: what `torchvision.io.read_video` did (PyAV decodes the whole clip to RGB, frames stacked
   into one tensor), then the 16 frames are indexed out;
-- torchcodec / decord / pyav: `openvid_hf.video.read_frames` with that backend (seek, decode the window);
+- torchcodec / decord / pyav: `openvid_hf.video.decoding.read_frames` with that backend (seek, decode the window);
 - torchcodec + transform: `ClipLoader`'s whole per-sample work (decode, then `ClipTransform` to
   16x256x256 float), still against the original's decode alone.
 
@@ -58,8 +58,8 @@ def main() -> None:
 
 def write_clips(workdir: Path, resolution: str, size: tuple[int, int], args: argparse.Namespace) -> dict:
     """Encode `args.clips` clips at `size`; the plan lists each file with the indices every method reads."""
-    from openvid_hf.sample import SampleClip, encode_h264
-    from openvid_hf.transforms import FrameSampler, sample_rng
+    from openvid_hf.testing.sample_release import SampleClip, encode_h264
+    from openvid_hf.video.clips import FrameSampler, sample_rng
 
     rng = random.Random(f"{args.seed}:{resolution}")
     sampler = FrameSampler(NUM_FRAMES, FRAME_INTERVAL)
@@ -77,7 +77,7 @@ def write_clips(workdir: Path, resolution: str, size: tuple[int, int], args: arg
 
 def textured_frames(clip, seed: int):
     """`sample.clip_frames` plus a drifting smooth texture, so the encoder spends bits like on real footage."""
-    from openvid_hf.sample import clip_frames
+    from openvid_hf.testing.sample_release import clip_frames
 
     rng = np.random.default_rng(seed)
     cell, drift = 16, (2, 3)
@@ -126,8 +126,8 @@ def clip_function(method: str):
 
         return load
 
-    from openvid_hf.transforms import ClipTransform
-    from openvid_hf.video import read_frames
+    from openvid_hf.video.clips import ClipTransform
+    from openvid_hf.video.decoding import read_frames
 
     backend = method.split(" ")[0]
     transform = ClipTransform(256) if method.endswith("transform") else None

@@ -45,9 +45,9 @@ MAX_GRAD_NORM = 1.0
 
 def build(preset: str, device: torch.device):
     from diffusers import AutoencoderKL
+
     from openvid_hf.pipelines import MVDiTTransformer3DModel
     from openvid_hf.pipelines.transformer_mvdit import MVDIT_XL_2_VARIANTS
-
     from openvid_hf.testing.tiny_pipeline import tiny_transformer, tiny_vae
 
     if preset == "tiny":
@@ -62,8 +62,8 @@ def run(preset: str, batch_size: int, checkpointing: bool, steps: int, warmup: i
     """Time `steps` optimizer steps after `warmup` ones; peak memory over all of them."""
     from accelerate import Accelerator
     from diffusers.training_utils import EMAModel
-    from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG
 
+    from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG
     from openvid_hf.training.loss import HybridDiffusionLoss
     from openvid_hf.training.trainer import (
         drop_captions,

@@ -252,7 +252,7 @@ def original_eager_forward(model):
 
         shift, scale = (model.scale_shift_table[None] + t[:, None]).chunk(2, dim=1)
         x = model.proj_out(modulate(layer_norm(x), shift, scale))
-        side = int(math.isqrt(spatial))
+        side = math.isqrt(spatial)
         x = x.reshape(batch, frames, side, side, 1, 2, 2, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
         return x.reshape(batch, -1, frames, side * 2, side * 2)
 

@@ -24,8 +24,12 @@ import datasets
 from datasets.exceptions import DatasetGenerationError
 
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.filters import DEFAULT_MIN_FRAMES, ClipFilter
-from openvid_hf.release import CONFIGS, INDEX_CACHE_SUBDIR, Release, ReleaseReader, SkipReport, check_config
+from openvid_hf.release.archives import INDEX_CACHE_SUBDIR
+from openvid_hf.release.filters import DEFAULT_MIN_FRAMES, ClipFilter
+from openvid_hf.release.layout import CONFIGS
+from openvid_hf.release.reader import ReleaseReader, check_config
+from openvid_hf.release.skips import SkipReport
+from openvid_hf.release.source import Release
 from openvid_hf.schema import VIDEO_COLUMN, release_metadata_features, release_video_features
 
 logger = logging.getLogger(__name__)
@@ -66,7 +70,7 @@ class OpenVid1M(datasets.GeneratorBasedBuilder):
     """The original OpenVid-1M release (zip parts, split parts, HD copy, CSVs) as a `datasets` dataset.
 
     `data_dir` is the release: a local folder or `hf://datasets/ORG/NAME`. After a generation pass,
-    `report` holds what was yielded, filtered out and skipped (reasons: `openvid_hf.release.SKIP_REASONS`).
+    `report` holds what was yielded, filtered out and skipped (reasons: `openvid_hf.release.layout.SKIP_REASONS`).
     """
 
     VERSION = _VERSION

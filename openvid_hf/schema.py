@@ -113,7 +113,7 @@ def release_video_features() -> datasets.Features:
 def release_metadata_features() -> datasets.Features:
     """The loading script's `metadata` config: CSV fields, `hd` and the archive, no video bytes."""
     names = ("key", *CSV_FIELDS, "hd")
-    return _features(tuple(FIELDS_BY_NAME[name] for name in names) + (ARCHIVE_FIELD,))
+    return _features((*tuple(FIELDS_BY_NAME[name] for name in names), ARCHIVE_FIELD))
 
 
 def parse_csv_value(field_name: str, text: str) -> str | float | int | bool:

@@ -1,8 +1,7 @@
 """diffusers code for MVDiT (installed as `openvid_hf.pipelines`).
 
 These modules import only torch, diffusers and transformers, never `openvid_hf`, so the same files can be
-published to a Hub repository as remote code. Names load on first use: importing one module (as the diffusers
-registration does for the transformer while diffusers itself is still importing) never imports the others.
+published to a Hub repository as remote code. Names load on first use: importing one module never imports the others.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ _EXPORTS = {
     "DEFAULT_FPS": "pipeline_mvdit",
     "default_scheduler": "pipeline_mvdit",
     "clean_caption": "caption_cleaning",
+    "register_with_diffusers": "registration",
 }
 
 __all__ = list(_EXPORTS)

@@ -10,13 +10,9 @@ This file imports only torch, diffusers and transformers, so it can be published
 from __future__ import annotations
 
 import inspect
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,12 +23,12 @@ from diffusers.models import AutoencoderKL
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import DDPMParallelScheduler, DDPMScheduler, KarrasDiffusionSchedulers
 from diffusers.utils import BaseOutput, logging
-from diffusers.utils.dynamic_modules_utils import get_relative_import_files
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from transformers import T5EncoderModel, T5TokenizerFast
 
 from .caption_cleaning import clean_caption as clean_caption_text
+from .registration import register_with_diffusers
 from .transformer_mvdit import MVDiTTransformer3DModel
 
 logger = logging.get_logger(__name__)
@@ -103,11 +99,18 @@ class MVDiTPipeline(DiffusionPipeline):
         scheduler: KarrasDiffusionSchedulers,
     ) -> None:
         super().__init__()
+        register_with_diffusers()  # so `model_index.json` records the transformer's library, not its module path
         self.register_modules(
             tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
         )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if vae is not None else 8
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> MVDiTPipeline:
+        """`DiffusionPipeline.from_pretrained`, once diffusers knows where the transformer class comes from."""
+        register_with_diffusers()
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # Prompts -------------------------------------------------------------------------------------------------------
 
@@ -645,116 +648,3 @@ class MVDiTPipeline(DiffusionPipeline):
         if not return_dict:
             return (frames,)
         return MVDiTPipelineOutput(frames=frames)
-
-    # Saving --------------------------------------------------------------------------------------------------------
-
-    def save_pretrained(
-        self,
-        save_directory: str | os.PathLike,
-        safe_serialization: bool = True,
-        variant: str | None = None,
-        max_shard_size: int | str | None = None,
-        push_to_hub: bool = False,
-        model_card: dict[str, Any] | None = None,
-        remote_code: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        r"""Save every component, `model_index.json` and the model card (`README.md`).
-
-        Args:
-            model_card (`dict`, *optional*): Keyword arguments of `openvid_hf.model_card.model_card` (`repo_id`,
-                `base_model`, `datasets`, `license`, `training`); the card is written when openvid-hf is installed.
-            remote_code (`bool`, defaults to `False`): Also write this pipeline's modules into the folder and point
-                `model_index.json` at them, so `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)`
-                loads it where openvid-hf is not installed.
-            push_to_hub, kwargs: As in `DiffusionPipeline.save_pretrained` (`repo_id`, `token`, `private`,
-                `commit_message`, `create_pr`).
-        """
-        super().save_pretrained(
-            save_directory, safe_serialization=safe_serialization, variant=variant, max_shard_size=max_shard_size
-        )
-        if remote_code:
-            self._write_remote_code(Path(save_directory))
-        self._write_model_card(Path(save_directory), {"remote_code": remote_code, **(model_card or {})})
-        if push_to_hub:
-            _upload(
-                save_directory,
-                kwargs.pop("repo_id", Path(save_directory).name),
-                token=kwargs.get("token"),
-                private=kwargs.get("private"),
-                commit_message=kwargs.get("commit_message"),
-                create_pr=kwargs.get("create_pr", False),
-            )
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        commit_message: str | None = None,
-        private: bool | None = None,
-        token: str | None = None,
-        create_pr: bool = False,
-        safe_serialization: bool = True,
-        variant: str | None = None,
-        model_card: dict[str, Any] | None = None,
-        remote_code: bool = False,
-        **kwargs: Any,
-    ) -> str:
-        """Upload the pipeline as `save_pretrained` writes it, model card included; returns the commit URL."""
-        with tempfile.TemporaryDirectory() as folder:
-            self.save_pretrained(
-                folder,
-                safe_serialization=safe_serialization,
-                variant=variant,
-                model_card={"repo_id": repo_id, **(model_card or {})},
-                remote_code=remote_code,
-            )
-            return _upload(folder, repo_id, token, private, commit_message, create_pr)
-
-    def _write_model_card(self, folder: Path, fields: dict[str, Any]) -> None:
-        try:
-            from openvid_hf.model_card import write_model_card
-        except ModuleNotFoundError as error:
-            if error.name not in ("openvid_hf", "openvid_hf.model_card"):
-                raise
-            logger.info("openvid-hf is not installed: no model card written")
-            return
-        write_model_card(folder, self, **fields)
-
-    def _write_remote_code(self, folder: Path) -> None:
-        """Copy this module (and what it imports relatively) and the transformer's; point `model_index.json` at them.
-
-        diffusers then loads the pipeline class from `pipeline_mvdit.py` and the transformer from
-        `transformer/transformer_mvdit.py` (custom components live in their component's folder).
-        """
-        pipeline_file = Path(inspect.getsourcefile(type(self)))
-        transformer_file = Path(inspect.getsourcefile(type(self.transformer)))
-        for source in (pipeline_file, *map(Path, get_relative_import_files(pipeline_file))):
-            shutil.copyfile(source, folder / source.name)
-        shutil.copyfile(transformer_file, folder / "transformer" / transformer_file.name)
-
-        index_path = folder / "model_index.json"
-        index = json.loads(index_path.read_text())
-        index["_class_name"] = [pipeline_file.stem, type(self).__name__]
-        index["transformer"] = [transformer_file.stem, type(self.transformer).__name__]
-        index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-
-
-def _upload(
-    folder: str | os.PathLike,
-    repo_id: str,
-    token: str | None,
-    private: bool | None,
-    commit_message: str | None,
-    create_pr: bool,
-) -> str:
-    """Create the model repository if needed and upload `folder` as one commit; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    return api.upload_folder(
-        repo_id=repo_id,
-        folder_path=folder,
-        commit_message=commit_message or "Upload MVDiTPipeline",
-        create_pr=create_pr,
-    ).commit_url

@@ -3,7 +3,7 @@
 Each block runs, per frame, joint self-attention over [video tokens ‖ text tokens] (MMSA); temporal attention
 along the frames over both modalities (MMTA); cross-attention from each frame's video tokens to that frame's
 text tokens (MHCA); and separate modulated MLPs for video and text. The math follows the original code
-(`openvid/models/mvdit/mvdit.py`) exactly; `openvid_hf.convert` maps its checkpoints onto this module.
+(`openvid/models/mvdit/mvdit.py`) exactly; `openvid_hf.model.convert` maps its checkpoints onto this module.
 
 This file imports only torch and diffusers, so it can be published to a Hub repository as remote code.
 """
@@ -11,7 +11,6 @@ This file imports only torch and diffusers, so it can be published to a Hub repo
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import torch
@@ -304,41 +303,6 @@ class MVDiTTransformer3DModel(ModelMixin, ConfigMixin, AttentionMixin, PeftAdapt
         self.gradient_checkpointing = False
         self._position_embeddings_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._initialize_weights()
-
-    @classmethod
-    def from_original_checkpoint(
-        cls,
-        checkpoint: str | os.PathLike | dict[str, Any],
-        original_config: str | os.PathLike | dict[str, Any] | None = None,
-        torch_dtype: torch.dtype | None = None,
-        **overrides: Any,
-    ) -> MVDiTTransformer3DModel:
-        """Convert a checkpoint of the original implementation (NJU-PCALab/OpenVid-1M).
-
-        Args:
-            checkpoint: A `.pt`/`.pth` file (read with `torch.load(weights_only=True)`), a `.safetensors` file, or
-                a loaded state dict; `state_dict`/EMA containers and `module.` prefixes are unwrapped.
-            original_config: A preset (`"16x256x256"`, `"16x512x512"`: MVDiT-XL/2 as released), or the original
-                constructor's arguments as a dict or `.json` file (`input_size`, `hidden_size`, `num_heads`,
-                `space_scale`, ...). Shapes fill in what they tell.
-            torch_dtype: dtype of the converted weights; by default the checkpoint's.
-            overrides: Values of this model's config that win over both (e.g. `guidance_channels=3`).
-
-        Raises:
-            `openvid_hf.convert.CheckpointError` (a `ValueError`) listing every unconsumed key, missing key and
-            shape mismatch at once.
-        """
-        try:
-            from openvid_hf.convert import convert_original_checkpoint
-        except ModuleNotFoundError as error:
-            if error.name not in ("openvid_hf", "openvid_hf.convert"):
-                raise
-            raise ImportError(
-                "converting original MVDiT checkpoints needs the openvid-hf package (pip install openvid-hf)"
-            ) from error
-        return convert_original_checkpoint(
-            checkpoint, original_config, model_class=cls, torch_dtype=torch_dtype, **overrides
-        )
 
     @torch.no_grad()
     def _initialize_weights(self) -> None:

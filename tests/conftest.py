@@ -18,8 +18,8 @@ pytest_plugins = ["openvid_hf.testing.fixtures"]
 
 @pytest.fixture(scope="session")
 def sample_release(tmp_path_factory):
-    """A 40-video synthetic release with every planted defect (see `openvid_hf.sample`)."""
-    from openvid_hf.sample import write_sample_release
+    """A 40-video synthetic release with every planted defect (see `openvid_hf.testing.sample_release`)."""
+    from openvid_hf.testing.sample_release import write_sample_release
 
     return write_sample_release(tmp_path_factory.mktemp("release") / "OpenVid-1M", num_videos=40, seed=0)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openvid_hf.sample import SampleRelease
+from openvid_hf.testing.sample_release import SampleRelease
 
 
 def member_bytes(release: SampleRelease) -> dict[str, bytes]:

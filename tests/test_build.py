@@ -18,11 +18,13 @@ import pytest
 from huggingface_hub import DatasetCard
 from sample_truth import expected_records, tree_bytes
 
-from openvid_hf import cli, load_metadata
-from openvid_hf.build import JOURNAL_DIR, validation_count
+from openvid_hf import load_metadata
+from openvid_hf.commands import cli
 from openvid_hf.errors import OpenVidError
-from openvid_hf.sample import DEFECTS
+from openvid_hf.publish.journal import JOURNAL_DIR
+from openvid_hf.publish.plan import validation_count
 from openvid_hf.schema import FIELD_NAMES, FIELDS, metadata_table_features, published_features
+from openvid_hf.testing.sample_release import DEFECTS
 
 REPO_ID = "openvid-tests/published"
 SHARD_SIZE = 300_000
@@ -135,7 +137,7 @@ def test_metadata_tables_hold_every_published_clip_with_its_shard_and_member(bui
             assert row["shard"] == sample["shard"] and row["member"] == f"{row['key']}.mp4"
             assert {name: row[name] for name in FIELD_NAMES} == sample["record"]
         assert {row["key"] for row in rows} == {key for key, s in samples.items() if s["shard"].split("/")[1] == split}
-    with pytest.raises(OpenVidError, match="no metadata/test.parquet"):
+    with pytest.raises(OpenVidError, match=r"no metadata/test.parquet"):
         load_metadata(built, split="test")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from openvid_hf.cli import COMMANDS
+from openvid_hf.commands.cli import COMMANDS
 
 
 def console_script() -> str:

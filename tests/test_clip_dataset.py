@@ -17,15 +17,16 @@ from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 import openvid_hf
-from openvid_hf.build import BuildOptions, build_dataset
-from openvid_hf.clip_dataset import ClipCounts, OpenVidClipDataset
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.filters import ClipFilter
-from openvid_hf.sample import SampleClip, clip_frames, encode_h264, write_sample_release
+from openvid_hf.publish.build import build_dataset
+from openvid_hf.publish.plan import BuildOptions
+from openvid_hf.publish.shards import ShardWriter, encode_record, read_shard_records
+from openvid_hf.release.filters import ClipFilter
 from openvid_hf.schema import FIELD_NAMES, format_key
-from openvid_hf.shards import ShardWriter, encode_record, read_shard_records
-from openvid_hf.transforms import ClipLoader, ClipTransform, FrameSampler, sample_rng
-from openvid_hf.video import probe_video
+from openvid_hf.testing.sample_release import SampleClip, clip_frames, encode_h264, write_sample_release
+from openvid_hf.training.clip_dataset import ClipCounts, OpenVidClipDataset
+from openvid_hf.video.clips import ClipLoader, ClipTransform, FrameSampler, sample_rng
+from openvid_hf.video.decoding import probe_video
 
 NUM_FRAMES = 12  # more than the sample release's too-short clip has (10 frames)
 SIZE = 16
@@ -87,7 +88,7 @@ def keys_of(batches) -> list[str]:
 
 def test_yields_every_good_clip_once_with_its_record_and_seeded_frames(published, caplog):
     dataset = clip_dataset(published.root)
-    with caplog.at_level(logging.INFO, logger="openvid_hf.clip_dataset"):
+    with caplog.at_level(logging.INFO, logger="openvid_hf.training.clip_dataset"):
         samples = list(dataset)
     assert sorted(sample["key"] for sample in samples) == published.good_train_keys
     mp4 = shard_mp4s(published.train_shards)
@@ -294,7 +295,7 @@ def test_bad_clips_are_skipped_counted_and_logged(bad_shards, caplog):
     dataset = OpenVidClipDataset(
         [str(path) for path in bad_shards.paths], clip_loader=ClipLoader(FrameSampler(4, 1), ClipTransform(SIZE))
     )
-    with caplog.at_level(logging.WARNING, logger="openvid_hf.clip_dataset"):
+    with caplog.at_level(logging.WARNING, logger="openvid_hf.training.clip_dataset"):
         keys = [sample["key"] for sample in dataset]
     assert sorted(keys) == bad_shards.good
     assert dataset.counts.skipped == {"missing": 1, "undecodable": 1, "too_short": 1}
@@ -337,7 +338,7 @@ def test_bad_sources_and_arguments_are_named(published, tmp_path):
 
 def test_exported_lazily_and_importable_without_accelerate():
     assert openvid_hf.OpenVidClipDataset is OpenVidClipDataset
-    code = "import sys; sys.modules['accelerate'] = None; import openvid_hf.clip_dataset; print('ok')"
+    code = "import sys; sys.modules['accelerate'] = None; import openvid_hf.training.clip_dataset; print('ok')"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.stdout.strip() == "ok", completed.stderr
 

@@ -12,14 +12,15 @@ import zipfile
 import numpy as np
 import pytest
 from datasets import Video
-from openvid_hf.dataset_script.openvid_1m import OpenVid1M
 
-from openvid_hf import cli, load_release
+from openvid_hf import load_release
+from openvid_hf.commands import cli
+from openvid_hf.dataset_script.openvid_1m import OpenVid1M
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.release import base_name
-from openvid_hf.sample import MAIN_CSV, read_frame_index, write_sample_release
+from openvid_hf.release.layout import MAIN_CSV, base_name
 from openvid_hf.schema import CSV_TO_FIELD, FIELDS_BY_NAME, VIDEO_COLUMN, format_key
 from openvid_hf.testing.fixtures import REPO_NAMESPACE
+from openvid_hf.testing.sample_release import read_frame_index, write_sample_release
 
 MAIN_PARTS = ("OpenVid_part0.zip", "OpenVid_part1.zip", "OpenVid_part2_partaa")
 
@@ -186,7 +187,7 @@ def test_a_csv_missing_a_column_fails_fast(sample_release, tmp_path):
 
 
 def test_a_folder_with_no_csv_fails_fast(tmp_path):
-    with pytest.raises(OpenVidError, match="no data/train/OpenVid-1M.csv"):
+    with pytest.raises(OpenVidError, match=r"no data/train/OpenVid-1M.csv"):
         load_release(tmp_path, config="metadata", cache_dir=tmp_path / "cache")
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from openvid_hf import cli
-from openvid_hf.contact_sheet import SheetRow, frame_indices, render_contact_sheet, save_contact_sheet
-from openvid_hf.demo import (
+from openvid_hf.commands import cli
+from openvid_hf.demo.contact_sheet import SheetRow, frame_indices, render_contact_sheet, save_contact_sheet
+from openvid_hf.demo.stages import (
     BASE_MODEL_REPO,
     DATASET_REPO,
     GENERATED_FRAMES,
@@ -38,8 +38,8 @@ from openvid_hf.demo import (
     prepare_workdir,
     training_arguments,
 )
-from openvid_hf.sample import write_sample_release
-from openvid_hf.video import probe_video
+from openvid_hf.testing.sample_release import write_sample_release
+from openvid_hf.video.decoding import probe_video
 
 NUM_VIDEOS = 8
 TRAIN_STEPS = 2
@@ -106,7 +106,7 @@ def summary_lines(stdout: str) -> list[str]:
 
 
 def test_every_stage_prints_one_summary_line_and_leaves_its_outputs(demo_run):
-    status, stdout, stderr = demo_run["first"]
+    _status, stdout, stderr = demo_run["first"]
     workdir = demo_run["workdir"]
     assert len(summary_lines(stdout)) == len(STAGES) == 6
     for number in range(1, 7):
@@ -132,7 +132,7 @@ def test_stage_1_reports_every_planted_defect_with_its_reason(demo_run, sample_t
 
 
 def test_stage_2_published_and_verified_the_build_on_the_hub(demo_run, demo_hub):
-    from openvid_hf.publish import verify_dataset
+    from openvid_hf.publish.verify import verify_dataset
 
     report = verify_dataset(DATASET_REPO)
     assert report.ok, report.problems
@@ -152,6 +152,7 @@ def test_stage_3_sheet_has_a_row_per_hd_clip(demo_run, sample_truth):
 
 def test_stage_4_fine_tuned_the_random_pipeline_and_pushed_it(demo_run, demo_hub):
     import torch
+
     from openvid_hf.pipelines import MVDiTPipeline
 
     stdout = demo_run["first"][1]
@@ -269,7 +270,7 @@ def test_the_readme_commands_parse():
 
 def test_refuses_a_folder_the_demo_did_not_write(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    status, stdout, stderr = run_demo_cli(tmp_path)
+    status, _stdout, stderr = run_demo_cli(tmp_path)
     assert status == 1
     assert stderr.strip().splitlines() == [
         f"openvid-hf demo: error: --workdir {tmp_path} is not empty and was not written by `openvid-hf demo`; "

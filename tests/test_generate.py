@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from openvid_hf import cli
+from openvid_hf.commands import cli
 from openvid_hf.testing.tiny_pipeline import tiny_pipeline
-from openvid_hf.video import probe_video, read_frames
+from openvid_hf.video.decoding import probe_video, read_frames
 
 
 @pytest.fixture(scope="module")

@@ -35,8 +35,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from openvid_hf.testing import hub as hub_module
 from openvid_hf.testing.hub import HubServer
+from openvid_hf.testing.hub import handlers_repo as hub_module
 from openvid_hf.testing.hub_clients import point_clients_at
 
 
@@ -313,7 +313,7 @@ def test_load_dataset_reads_webdataset_configs_with_and_without_streaming(hub_ap
     import datasets
     import numpy as np
 
-    from openvid_hf.sample import encode_h264
+    from openvid_hf.testing.sample_release import encode_h264
 
     layout = {
         "data/train/sd/0000/00000.tar": ["000000000", "000000001"],

@@ -1,4 +1,4 @@
-"""`probe_video` on mp4s read from their index alone (`openvid_hf.mp4_header`), checked against FFmpeg.
+"""`probe_video` on mp4s read from their index alone (`openvid_hf.video.mp4_header`), checked against FFmpeg.
 
 The reference is what FFmpeg reports once it has opened the file: PyAV's stream header (the probe's former
 implementation, `avformat_find_stream_info` included) and torchcodec's metadata. `fps` and `seconds` are compared
@@ -20,8 +20,8 @@ import pytest
 from sample_truth import member_bytes
 from torchcodec.decoders import VideoDecoder
 
-from openvid_hf.sample import SampleClip, clip_frames, encode_h264
-from openvid_hf.video import VideoDecodeError, VideoProbe, probe_video
+from openvid_hf.testing.sample_release import SampleClip, clip_frames, encode_h264
+from openvid_hf.video.decoding import VideoDecodeError, VideoProbe, probe_video
 
 
 def make_clip(width: int, height: int, num_frames: int, fps: int = 25) -> SampleClip:
@@ -310,7 +310,7 @@ def test_samples_must_end_within_the_file_to_the_byte(clip, bits):
     count = len(sample_sizes(clip))
     sizes = [index % 15 + 1 for index in range(count)]
     if bits == 4:
-        table = bytes((high << 4) | low for high, low in zip(sizes[0::2], sizes[1::2] + [0], strict=False))
+        table = bytes((high << 4) | low for high, low in zip(sizes[0::2], [*sizes[1::2], 0], strict=False))
     else:
         table = bytes(sizes)
     stbl = "moov/trak/mdia/minf/stbl"

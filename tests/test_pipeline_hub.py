@@ -16,9 +16,11 @@ import torch
 from huggingface_hub import ModelCard
 
 from openvid_hf import MVDiTTransformer3DModel
-from openvid_hf.model_card import EXAMPLE_PROMPT, sampling_defaults
+from openvid_hf.model.model_card import EXAMPLE_PROMPT, sampling_defaults
+from openvid_hf.model.publishing import push_pipeline
+from openvid_hf.pipelines.registration import is_registered, register_with_diffusers
 from openvid_hf.testing.tiny_pipeline import tiny_pipeline
-from openvid_hf.video import probe_video
+from openvid_hf.video.decoding import probe_video
 
 SUBPROCESS_TIMEOUT = 300
 # Runs first in the remote-code subprocess: any import of openvid_hf fails there, as where it is not installed.
@@ -76,6 +78,8 @@ def test_openvid_hf_is_registered_with_diffusers(pipe):
     import diffusers
     from diffusers.pipelines import pipeline_loading_utils
 
+    assert register_with_diffusers()
+
     assert pipeline_loading_utils.LOADABLE_CLASSES["openvid_hf"] == {
         "MVDiTTransformer3DModel": ["save_pretrained", "from_pretrained"]
     }
@@ -91,19 +95,19 @@ def test_a_diffusers_without_the_loading_table_gets_a_warning_not_an_error(monke
     """The guard: if a diffusers release drops `LOADABLE_CLASSES`, importing still works and the user is told."""
     from diffusers.pipelines import pipeline_loading_utils
 
-    from openvid_hf import diffusers_registration
-
     monkeypatch.delattr(pipeline_loading_utils, "LOADABLE_CLASSES")
     with pytest.warns(RuntimeWarning, match="could not register its components with diffusers"):
-        diffusers_registration.install()
-    assert not diffusers_registration.is_registered()
+        assert not register_with_diffusers()
+    assert not is_registered()
 
 
-def test_registration_when_diffusers_is_imported_first(tmp_path):
+def test_importing_openvid_hf_registers_nothing_until_asked(tmp_path):
     run_python(
         "import diffusers.pipelines.pipeline_utils, diffusers\n"
         "import openvid_hf\n"
-        "from openvid_hf.diffusers_registration import is_registered\n"
+        "from openvid_hf.pipelines.registration import is_registered\n"
+        "assert not is_registered() and not hasattr(diffusers, 'MVDiTTransformer3DModel')\n"
+        "openvid_hf.register_with_diffusers()\n"
         "assert is_registered()\n"
         "assert diffusers.MVDiTTransformer3DModel.__module__ == 'openvid_hf.pipelines.transformer_mvdit'\n",
         tmp_path,
@@ -111,7 +115,7 @@ def test_registration_when_diffusers_is_imported_first(tmp_path):
 
 
 def test_push_then_from_pretrained_in_a_fresh_process(pipe, card_video, hub_repo_id, tmp_path):
-    pipe.push_to_hub(hub_repo_id, model_card={"base_model": "nkp37/OpenVid-1M"})
+    push_pipeline(pipe, hub_repo_id, model_card={"base_model": "nkp37/OpenVid-1M"})
 
     card = ModelCard.load(hub_repo_id)
     assert card.data.library_name == "diffusers" and card.data.pipeline_tag == "text-to-video"
@@ -124,8 +128,10 @@ def test_push_then_from_pretrained_in_a_fresh_process(pipe, card_video, hub_repo
     script = textwrap.dedent(
         f"""
         import numpy as np
-        import openvid_hf  # only this: diffusers registers it when it loads
+        import openvid_hf
         from diffusers import AutoModel
+
+        openvid_hf.register_with_diffusers()  # AutoModel looks the class up on `diffusers`
 
         transformer = AutoModel.from_pretrained({hub_repo_id!r}, subfolder="transformer")
         assert type(transformer).__module__ == "openvid_hf.pipelines.transformer_mvdit", type(transformer)
@@ -145,7 +151,7 @@ def test_push_then_from_pretrained_in_a_fresh_process(pipe, card_video, hub_repo
 
 
 def test_remote_code_loads_where_openvid_hf_is_not_installed(pipe, card_video, hub_repo_id, hub_api, tmp_path):
-    pipe.push_to_hub(hub_repo_id, remote_code=True)
+    push_pipeline(pipe, hub_repo_id, remote_code=True)
     files = set(hub_api.list_repo_files(hub_repo_id))
     assert {
         "pipeline_mvdit.py",

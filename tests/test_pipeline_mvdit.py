@@ -9,11 +9,12 @@ import pytest
 import torch
 from diffusers.utils import export_to_video
 from diffusers.utils import logging as diffusers_logging
-from openvid_hf.pipelines import clean_caption
 
-from openvid_hf import MVDiTPipeline, MVDiTTransformer3DModel
+from openvid_hf import MVDiTPipeline
+from openvid_hf.model.convert import convert_original_checkpoint
+from openvid_hf.pipelines import clean_caption
 from openvid_hf.testing.tiny_pipeline import TINY_HEIGHT, TINY_NUM_FRAMES, TINY_WIDTH, tiny_pipeline
-from openvid_hf.video import probe_video
+from openvid_hf.video.decoding import probe_video
 
 SAMPLE = dict(height=TINY_HEIGHT, width=TINY_WIDTH, num_frames=TINY_NUM_FRAMES, num_inference_steps=3)
 LATENT_SHAPE = (4, TINY_NUM_FRAMES, TINY_HEIGHT // 8, TINY_WIDTH // 8)
@@ -240,9 +241,7 @@ def test_guidance_scale_at_most_one_runs_no_unconditional_pass(pipe):
 
 def test_guidance_matches_the_original_cfg_output(mvdit_reference):
     """The reference transformer's guided prediction, to the precision its float32 conditioning allows (see top)."""
-    transformer = MVDiTTransformer3DModel.from_original_checkpoint(
-        mvdit_reference.state_dict_path, mvdit_reference.config
-    )
+    transformer = convert_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
     pipe = MVDiTPipeline(tokenizer=None, text_encoder=None, vae=None, transformer=transformer, scheduler=None)
     io, config = mvdit_reference.io, mvdit_reference.config
     embeds, mask = io["y"][:, 0], io["mask"]

@@ -16,7 +16,8 @@ import pytest
 from huggingface_hub import DatasetCard
 from sample_truth import expected_records, tree_bytes
 
-from openvid_hf import cli, load_metadata
+from openvid_hf import load_metadata
+from openvid_hf.commands import cli
 from openvid_hf.errors import OpenVidError
 from openvid_hf.schema import FIELD_NAMES, metadata_table_features, published_features
 from openvid_hf.testing.fixtures import REPO_NAMESPACE
@@ -117,7 +118,7 @@ def test_plain_datasets_in_a_fresh_process_loads_exactly_the_release(pushed, bui
     expected_features = repr(published_features())
     hd_videos = {video for video, record in truth.items() if record["hd"]}
     for name, loaded in report["loads"].items():
-        target, config, streaming = name.split("|")
+        _target, config, _streaming = name.split("|")
         assert sorted(loaded["splits"]) == ["train", "validation"], name
         assert all(features == expected_features for features in loaded["features"].values()), name
         rows = loaded["rows"]
@@ -212,7 +213,7 @@ def test_load_metadata_reads_the_same_table_from_the_hub_and_the_folder(pushed, 
     selected = train.filter(lambda row: row["aesthetic_score"] >= 5.5)
     assert 0 < len(selected) < len(train)
     assert all(truth[video]["aesthetic_score"] >= 5.5 for video in selected["video"])
-    with pytest.raises(OpenVidError, match="no metadata/test.parquet"):
+    with pytest.raises(OpenVidError, match=r"no metadata/test.parquet"):
         load_metadata(PUBLISHED_REPO, split="test")
 
 
@@ -236,7 +237,7 @@ def test_push_creates_a_private_repository_and_a_branch(built, hub_api, hub_repo
     status, output = run_cli_here(argv)
     assert status == 0, output
     assert hub_api.dataset_info(hub_repo_id).private is True
-    assert [commit.title for commit in hub_api.list_repo_commits(hub_repo_id, repo_type="dataset", revision="dev")][
+    assert [commit.title for commit in hub_api.list_repo_commits(hub_repo_id, repo_type="dataset", revision="dev")][  # noqa: RUF015 (the newest commit)
         0
     ] == "v1"
     assert hub_api.list_repo_files(hub_repo_id, repo_type="dataset") == [".gitattributes"]  # main is untouched

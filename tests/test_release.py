@@ -12,13 +12,14 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from openvid_hf import cli
+from openvid_hf.commands import cli
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.filters import ClipFilter
-from openvid_hf.release import Release, ReleaseReader, base_name, is_unsafe_name
-from openvid_hf.sample import HD_INDEX, MAIN_CSV
+from openvid_hf.release.archives import JoinedFile, read_member, scan_members
+from openvid_hf.release.filters import ClipFilter
+from openvid_hf.release.layout import HD_INDEX, MAIN_CSV, base_name, is_unsafe_name
+from openvid_hf.release.reader import ReleaseReader
+from openvid_hf.release.source import Release
 from openvid_hf.schema import CSV_HEADER
-from openvid_hf.zip_index import JoinedFile, read_member, scan_members
 
 SPLIT = "OpenVid_part2_partaa"
 HD_ZIP = "OpenVidHD/OpenVidHD_part_1.zip"
@@ -101,10 +102,10 @@ def test_listings_are_cached_and_rescanned_when_an_archive_changes(release_copy,
     cached = ReleaseReader(Release(release_copy), config="metadata", index_cache_dir=cache)
     assert [clip.metadata_record() for clip in cached.clips()] == expected
 
-    with pytest.raises(OpenVidError, match="OpenVid_part0.zip: not a readable zip archive"):
+    with pytest.raises(OpenVidError, match=r"OpenVid_part0.zip: not a readable zip archive"):
         ReleaseReader(Release(release_copy), config="metadata", index_cache_dir=tmp_path / "fresh").scan()
     os.utime(part)  # a new mtime is a new cache key
-    with pytest.raises(OpenVidError, match="OpenVid_part0.zip: not a readable zip archive"):
+    with pytest.raises(OpenVidError, match=r"OpenVid_part0.zip: not a readable zip archive"):
         ReleaseReader(Release(release_copy), config="metadata", index_cache_dir=cache).scan()
 
 
@@ -138,7 +139,7 @@ def test_a_row_only_under_an_unsafe_name_is_reported_once_as_unsafe(sample_relea
 
 def test_a_folder_without_the_csv_fails_naming_it(tmp_path):
     (tmp_path / "OpenVid_part0.zip").write_bytes(b"")
-    with pytest.raises(OpenVidError, match="no data/train/OpenVid-1M.csv"):
+    with pytest.raises(OpenVidError, match=r"no data/train/OpenVid-1M.csv"):
         Release(tmp_path)
     with pytest.raises(OpenVidError, match="no such folder"):
         Release(tmp_path / "absent")
@@ -186,7 +187,7 @@ def test_a_video_only_in_the_hd_copy_is_read_from_the_zip_openvidhd_json_names(s
     assert {video for video, archive in archives.items() if archive == HD_ZIP} == moved
 
     (release_copy / HD_INDEX).unlink()  # without the listing every HD zip must be scanned, the decoy too
-    with pytest.raises(OpenVidError, match="OpenVidHD_part_2.zip: not a readable zip archive"):
+    with pytest.raises(OpenVidError, match=r"OpenVidHD_part_2.zip: not a readable zip archive"):
         list(ReleaseReader(Release(release_copy), config="metadata").clips())
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from torchcodec.decoders import VideoDecoder
 
-from openvid_hf.sample import DEFECTS, HD_CSV, HD_INDEX, MAIN_CSV, read_frame_index, write_sample_release
+from openvid_hf.release.layout import HD_CSV, HD_INDEX, MAIN_CSV
 from openvid_hf.schema import CSV_HEADER
+from openvid_hf.testing.sample_release import DEFECTS, read_frame_index, write_sample_release
 
 EXPECTED_HEADER = [
     "video",

@@ -6,8 +6,8 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.schedulers import scheduling_ddpm
-from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG, default_scheduler
 
+from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG, default_scheduler
 from openvid_hf.testing.tiny_pipeline import TINY_HEIGHT, TINY_NUM_FRAMES, TINY_WIDTH, tiny_pipeline
 
 # The reference README's tolerance for a float32 DDPMScheduler configured like the original (its betas are float32).
@@ -124,7 +124,7 @@ def test_dpm_solver_with_a_learned_variance_is_refused(pipe):
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     try:
         assert pipe.scheduler.config.variance_type == "learned_range"
-        with pytest.raises(ValueError, match="`scheduler`.*variance_type=None"):
+        with pytest.raises(ValueError, match=r"`scheduler`.*variance_type=None"):
             pipe("a cat", **SAMPLE)
     finally:
         pipe.scheduler = default_scheduler()

@@ -20,15 +20,16 @@ from accelerate.state import AcceleratorState, GradientState
 from huggingface_hub import ModelCard, hf_hub_download
 from safetensors.torch import load_file
 
-from openvid_hf import MVDiTPipeline, MVDiTTransformer3DModel, cli
-from openvid_hf.sample import write_sample_release
+from openvid_hf import MVDiTPipeline, MVDiTTransformer3DModel
+from openvid_hf.commands import cli
 from openvid_hf.testing.fixtures import REPO_NAMESPACE
+from openvid_hf.testing.sample_release import write_sample_release
 from openvid_hf.testing.tiny_pipeline import TINY_HEIGHT, TINY_NUM_FRAMES, TINY_WIDTH, tiny_pipeline
 from openvid_hf.training.args import check_values, parse_training_args
 from openvid_hf.training.export import state_dict_sha256
 from openvid_hf.training.step_log import LOG_FILE, read_step_log
 from openvid_hf.training.trainer import SUMMARY_FILE
-from openvid_hf.video import probe_video
+from openvid_hf.video.decoding import probe_video
 
 NUM_CLIPS = 4
 SUBPROCESS_TIMEOUT = 300

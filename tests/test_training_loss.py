@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG, default_scheduler
 
+from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG, default_scheduler
 from openvid_hf.testing.tiny_pipeline import tiny_transformer, tiny_vae
 from openvid_hf.training.loss import HybridDiffusionLoss
 from openvid_hf.training.trainer import drop_captions, encode_video, micro_batch_generator

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from openvid_hf.pipelines.transformer_mvdit import spatial_sincos_embedding, temporal_sincos_embedding
 from peft import LoraConfig
 
 from openvid_hf import MVDiTTransformer3DModel
+from openvid_hf.model.convert import convert_original_checkpoint
+from openvid_hf.pipelines.transformer_mvdit import spatial_sincos_embedding, temporal_sincos_embedding
 
 # Sample 1 (12 of 12 tokens, t=37) is well conditioned and matches to 1e-4. Sample 0 (5 of 12 tokens, t=999) sits on
 # a near-tie of cross-attention logits of magnitude ~2,600 in this random-weight model, so float32 rounding alone
@@ -31,7 +32,7 @@ SMALL_CONFIG = dict(
 
 @pytest.fixture(scope="module")
 def reference_model(mvdit_reference):
-    return MVDiTTransformer3DModel.from_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
+    return convert_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
 
 
 def assert_matches_reference(output: torch.Tensor, expected: torch.Tensor) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import random
@@ -17,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from openvid_hf.errors import UsageError
-from openvid_hf.sample import SampleClip, clip_frames, encode_h264, read_frame_index
-from openvid_hf.transforms import (
+from openvid_hf.testing.sample_release import SampleClip, clip_frames, encode_h264, read_frame_index
+from openvid_hf.video.clips import (
     ClipLoader,
     ClipTooShortError,
     ClipTransform,
@@ -26,7 +27,7 @@ from openvid_hf.transforms import (
     cover_scale,
     sample_rng,
 )
-from openvid_hf.video import VIDEO_BACKENDS, VideoDecodeError, open_video, probe_video, read_frames
+from openvid_hf.video.decoding import VIDEO_BACKENDS, VideoDecodeError, open_video, probe_video, read_frames
 
 # decord 0.6 can hang in native code; the thread method still ends the run where a signal could not.
 decord_timeout = pytest.mark.timeout(120, method="thread")
@@ -105,7 +106,7 @@ def test_sampler_window_bounds_and_spacing_on_a_long_clip():
         starts.add(indices[0])
         # The window is 48 frames: its first and last frame are both kept, steps are 3 or 4 (47 / 15).
         assert indices[-1] == indices[0] + 47
-        assert {b - a for a, b in zip(indices, indices[1:], strict=False)} <= {3, 4}
+        assert {b - a for a, b in itertools.pairwise(indices)} <= {3, 4}
     # Every start the original allows, and none it does not (it never reaches frame 99).
     assert starts == set(range(0, 100 - 48))
 
@@ -138,7 +139,7 @@ def test_sample_rng_is_a_pure_function_of_seed_epoch_and_key():
     others.add(sample_rng(7, 2, "000000043").random())
     assert draws[0] not in others and len(others) == 3
     # Independent of the process (no use of `hash`): a fresh interpreter with another hash seed agrees.
-    code = "from openvid_hf.transforms import sample_rng; print(repr(sample_rng(7, 2, '000000042').random()))"
+    code = "from openvid_hf.video.clips import sample_rng; print(repr(sample_rng(7, 2, '000000042').random()))"
     environment = {**os.environ, "PYTHONHASHSEED": "123"}
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
     assert float(output.stdout) == draws[0]
@@ -237,7 +238,7 @@ def test_broken_input_raises_video_decode_error_with_decord(clips, tmp_path):
     script = textwrap.dedent(
         f"""
         import json, pathlib
-        from openvid_hf.video import VideoDecodeError, read_frames
+        from openvid_hf.video.decoding import VideoDecodeError, read_frames
         outcomes = {{}}
         for path in sorted(pathlib.Path({str(tmp_path)!r}).glob("*.mp4")):
             try:
@@ -284,7 +285,7 @@ def original_transform(frames: torch.Tensor, size: int, flip: bool) -> torch.Ten
     height, width = clip.shape[-2:]
     clip = F.interpolate(clip, scale_factor=size / min(height, width), mode="bilinear", align_corners=False)
     height, width = clip.shape[-2:]
-    top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+    top, left = round((height - size) / 2.0), round((width - size) / 2.0)
     clip = clip[..., top : top + size, left : left + size]
     return ((clip - 0.5) / 0.5).permute(1, 0, 2, 3)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..filters import DEFAULT_MIN_FRAMES
-from . import add_command, add_filter_arguments, add_index_cache_argument
+from ..release.filters import DEFAULT_MIN_FRAMES, add_filter_arguments
+from . import add_command, add_index_cache_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..layout import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SHARD_SIZE
+    from ..publish.layout import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SHARD_SIZE
 
     parser = add_command(
         subparsers,
@@ -58,9 +58,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..build import BuildOptions, build_dataset, parse_size
     from ..errors import UsageError
-    from ..filters import ClipFilter
+    from ..publish.build import build_dataset
+    from ..publish.plan import BuildOptions, parse_size
+    from ..release.filters import ClipFilter
 
     try:
         shard_size = parse_size(args.shard_size)

@@ -95,10 +95,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {converted} to {args.out_dir / 'transformer'} ({time.perf_counter() - started:.1f} s)")
         return 0
 
+    from ..model.publishing import save_pipeline
+
     pipeline = _assemble_pipeline(args, transformer)
     with staged_folder(args.out_dir) as staging:
-        pipeline.save_pretrained(
-            staging, remote_code=args.remote_code, model_card={"repo_id": args.push_to_hub or str(args.out_dir)}
+        save_pipeline(
+            pipeline,
+            staging,
+            remote_code=args.remote_code,
+            model_card={"repo_id": args.push_to_hub or str(args.out_dir)},
         )
     parts = ", ".join(
         [converted, f"VAE from {args.vae}"]
@@ -107,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote MVDiTPipeline ({parts}) to {args.out_dir} ({time.perf_counter() - started:.1f} s)")
     if args.push_to_hub:
-        print(f"pushed {args.out_dir} to {_push(args.out_dir, args.push_to_hub)}")
+        from ..hub import publish_folder
+
+        commit = publish_folder(args.out_dir, args.push_to_hub, commit_message="Upload MVDiTPipeline")
+        print(f"pushed {args.out_dir} to {commit.commit_url}")
     return 0
 
 
@@ -126,7 +134,7 @@ def _check_pipeline_options(args: argparse.Namespace) -> None:
             f"{', '.join(needs_vae)} assemble a pipeline, which needs --vae (e.g. stabilityai/sd-vae-ft-ema)"
         )
     if args.push_to_hub:
-        from ..publish import check_repo_id
+        from ..hub import check_repo_id
 
         check_repo_id(args.push_to_hub, "--push-to-hub")
 
@@ -185,23 +193,10 @@ def _load(option: str, source: str, component: str, component_class: type) -> An
         ) from error
 
 
-def _push(folder: Path, repo_id: str) -> str:
-    """Upload `folder` to the model repository `repo_id` (created if needed) in one commit; returns its URL."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    api = HfApi()
-    try:
-        api.create_repo(repo_id, exist_ok=True)
-        return api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Upload MVDiTPipeline").commit_url
-    except HfHubHTTPError as error:
-        raise OpenVidError(f"--push-to-hub {repo_id}: {error}") from error
-
-
 def _original_config(args: argparse.Namespace) -> str | dict[str, Any]:
     if args.variant:
         return args.variant
-    from ..convert import read_original_config
+    from ..model.convert import read_original_config
 
     try:
         return read_original_config(args.original_config)
@@ -213,7 +208,7 @@ def _convert_transformer(args: argparse.Namespace, original_config: str | dict[s
     """The converted transformer and, for PixArt-α, the report of loaded and initialised tensors."""
     import torch
 
-    from ..convert import convert_original_checkpoint, init_from_pixart_alpha
+    from ..model.convert import convert_original_checkpoint, init_from_pixart_alpha
 
     dtype = getattr(torch, args.dtype)
     try:

@@ -1,4 +1,4 @@
-"""`openvid-hf demo`: the whole story end to end on an embedded sample, offline, on CPU (see `openvid_hf.demo`)."""
+"""`openvid-hf demo`: the whole story end to end on an embedded sample, offline (`openvid_hf.demo.stages`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from . import add_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..demo import DEFAULT_NUM_VIDEOS, DEFAULT_TRAIN_STEPS
+    from ..demo.stages import DEFAULT_NUM_VIDEOS, DEFAULT_TRAIN_STEPS
 
     parser = add_command(
         subparsers,
@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import DemoSettings, run_demo
+    from ..demo.stages import DemoSettings, run_demo
 
     run_demo(args.workdir, DemoSettings(num_videos=args.num_videos, train_steps=args.train_steps), clean=args.clean)
     return 0

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..atomic import write_video
     from ..pipelines import DEFAULT_FPS
-    from ..video import probe_video
+    from ..video.decoding import probe_video
 
     pipe = _load_pipeline(args.model, getattr(torch, args.dtype))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -95,7 +95,7 @@ def _generate(pipe, args: argparse.Namespace):
     """The frames `[T, H, W, 3]` in [0, 1]; the pipeline's argument errors become errors naming the options."""
     import torch
 
-    from ..model_card import sampling_defaults
+    from ..model.model_card import sampling_defaults
 
     native = sampling_defaults(pipe)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..filters import DEFAULT_MIN_FRAMES
+from ..release.filters import DEFAULT_MIN_FRAMES
 from . import add_command, add_index_cache_argument
 
 
@@ -39,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..release import default_index_cache_dir, inspect_release
+    from ..release.archives import default_index_cache_dir
+    from ..release.inspect import inspect_release
 
     result = inspect_release(
         args.source,

@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..publish import push_dataset
+    from ..publish.push import push_dataset
 
     summary = push_dataset(
         args.out_dir,

@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sample import write_sample_release
+    from ..testing.sample_release import write_sample_release
 
     if args.overwrite:
         shutil.rmtree(args.out_dir, ignore_errors=True)

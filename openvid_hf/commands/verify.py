@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..publish import verify_dataset
+    from ..publish.verify import verify_dataset
 
     report = verify_dataset(args.target, revision=args.revision)
     for problem in report.problems:

@@ -12,17 +12,16 @@ import argparse
 import math
 from pathlib import Path
 
-from ..commands import add_filter_arguments
 from ..errors import UsageError
-from ..filters import ClipFilter
-from ..layout import CONFIG_SUBSETS, DEFAULT_CONFIG
-from ..video import DEFAULT_BACKEND, VIDEO_BACKENDS
+from ..publish.layout import CONFIG_SUBSETS, DEFAULT_CONFIG
+from ..release.filters import ClipFilter, add_filter_arguments
+from ..video.decoding import DEFAULT_BACKEND, VIDEO_BACKENDS
+from .checkpoints import LATEST
 
 #: Pixels per latent patch side: the SD VAE's 8x downsampling times MVDiT's 2x2 patch.
 PIXELS_PER_PATCH = 16
 REPORT_TO = ("tensorboard", "wandb", "all", "none")
 MIXED_PRECISION = ("no", "fp16", "bf16")
-LATEST = "latest"
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +163,7 @@ def check_values(args: argparse.Namespace) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Everything that can be checked before loading a model or reading a clip (see the module docstring)."""
-    from ..publish import check_repo_id, require_token
+    from ..hub import check_repo_id, require_token
     from .checkpoints import check_resumable, checkpoint_to_resume, find_checkpoints
     from .sources import check_dataset_exists, check_pipeline_exists
 

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import partial_path, write_text
 from ..errors import OpenVidError, UsageError
-from .args import LATEST
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
+#: `--resume_from_checkpoint latest`: the newest checkpoint in the output folder.
+LATEST = "latest"
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_NAME = re.compile(rf"{CHECKPOINT_PREFIX}(\d+)")
 #: The run's settings, saved in each checkpoint, that a resumed run must share: they shape the weights, the

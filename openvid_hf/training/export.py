@@ -17,17 +17,17 @@ from typing import Any
 
 import torch
 
-from ..errors import OpenVidError
-from ..filters import ClipFilter
-from ..model_card import TrainingSummary, ValidationVideo
-from ..publish import IGNORED_PATTERNS
+from ..hub import ensure_repo, publish_folder
+from ..model.model_card import TrainingSummary, ValidationVideo
+from ..model.publishing import save_pipeline
+from ..release.filters import ClipFilter
 from .checkpoints import CHECKPOINT_PREFIX
 from .sources import MODEL_INDEX_FILE, is_hub_id, load_pipeline
 
 LORA_DIR = "lora"
 STAGING_DIR = ".pipeline.partial"
-#: Not uploaded with the trained pipeline: checkpoints (the training state), hidden and half-written files.
-UPLOAD_IGNORE_PATTERNS = [*IGNORED_PATTERNS, f"{CHECKPOINT_PREFIX}*"]
+#: Not uploaded with the trained pipeline: the checkpoints (the training state).
+UPLOAD_IGNORE_PATTERNS = [f"{CHECKPOINT_PREFIX}*"]
 #: The arguments the model card lists as hyper-parameters.
 CARD_HYPERPARAMETERS = (
     "learning_rate",
@@ -119,7 +119,7 @@ def save_trained_pipeline(
         transformer.save_lora_adapter(staging / LORA_DIR)
         transformer.fuse_lora()
         transformer.unload_lora()
-    pipeline.save_pretrained(staging, model_card={"repo_id": repo_id, "training": summary})
+    save_pipeline(pipeline, staging, model_card={"repo_id": repo_id, "training": summary})
     for entry in sorted(staging.iterdir(), key=lambda path: path.name == MODEL_INDEX_FILE):
         target = output_dir / entry.name
         if target.is_dir():
@@ -130,29 +130,19 @@ def save_trained_pipeline(
 
 
 def create_model_repo(repo_id: str) -> str:
-    """Create (or find) the model repository; returns its full id `ORG/NAME`."""
-    from huggingface_hub import HfApi
-
-    try:
-        return HfApi().create_repo(repo_id, exist_ok=True).repo_id
-    except Exception as error:  # noqa: BLE001 (HTTP or auth: either way nothing can be pushed)
-        raise OpenVidError(f"cannot create the model repository {repo_id}: {error}") from error
+    """Create (or find) the model repository before training; returns its full id `ORG/NAME`."""
+    return ensure_repo(repo_id)
 
 
 def push_trained_pipeline(output_dir: Path, repo_id: str, steps: int) -> str:
     """Upload the saved pipeline, card and validation videos (not the checkpoints); returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    try:
-        commit = HfApi().upload_folder(
-            repo_id=repo_id,
-            folder_path=output_dir,
-            ignore_patterns=UPLOAD_IGNORE_PATTERNS,
-            commit_message=f"Fine-tuned MVDiT ({steps} steps, openvid-hf train)",
-        )
-    except Exception as error:  # noqa: BLE001 (transport or storage: the upload is incomplete either way)
-        raise OpenVidError(
-            f"the trained pipeline is saved in {output_dir}, but uploading it to {repo_id} failed ({error}); "
-            f"upload it with `hf upload {repo_id} {output_dir} --exclude '{CHECKPOINT_PREFIX}*'`"
-        ) from error
-    return commit.commit_url
+    return publish_folder(
+        output_dir,
+        repo_id,
+        commit_message=f"Fine-tuned MVDiT ({steps} steps, openvid-hf train)",
+        ignore_patterns=UPLOAD_IGNORE_PATTERNS,
+        failure_hint=(
+            f"the trained pipeline is saved there: upload it with "
+            f"`hf upload {repo_id} {output_dir} --exclude '{CHECKPOINT_PREFIX}*'`"
+        ),
+    ).commit_url

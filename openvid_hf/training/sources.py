@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cards import CARD_FILE
 from ..errors import OpenVidError, UsageError
-from ..filters import ClipFilter
-from ..layout import CARD_FILE, CONFIG_SUBSETS, subset_of
+from ..publish.layout import CONFIG_SUBSETS, subset_of
+from ..release.filters import ClipFilter
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +51,7 @@ def _files_at(name: str, revision: str | None, repo_type: str, argument: str) ->
             f"{argument} {name}: no such folder, and no {repo_type} repository {name} on {constants.ENDPOINT} "
             "(or it is private and no token was given)"
         ) from None
-    except Exception as error:  # noqa: BLE001 (transport or server: the run cannot start either way)
+    except Exception as error:
         raise OpenVidError(f"{argument} {name}: cannot ask {constants.ENDPOINT} ({error})") from error
     return [sibling.rfilename for sibling in info.siblings or ()]
 
@@ -92,7 +93,7 @@ def training_captions(name: str, config: str, filters: ClipFilter, revision: str
 
     Read from the metadata table, so no video is opened: what `--precompute_text_embeddings` encodes.
     """
-    from ..publish import load_metadata
+    from ..publish.metadata import load_metadata
 
     subsets = CONFIG_SUBSETS[config]
     scores = ["aesthetic_score", "motion_score", "temporal_consistency_score", "camera_motion"]

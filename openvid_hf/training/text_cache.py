@@ -164,7 +164,7 @@ def precompute_text_embeddings(
     already see files another one has written, and skip captions nobody then encodes).
     """
     from accelerate.utils import broadcast_object_list
-    from tqdm.auto import tqdm
+    from huggingface_hub.utils import tqdm
 
     device = accelerator.device
     fingerprint = [encoder_fingerprint(pipeline, device, max_length) if accelerator.is_main_process else None]

@@ -5,6 +5,10 @@ Each process streams its own part of the published dataset (`OpenVidClipDataset`
 captions with the frozen T5 (or reads them from the text-embedding cache), replaces captions by the learned null
 caption with probability `--caption_dropout`, and trains the transformer (fp32 master weights, autocast in the
 compute dtype) on the original's hybrid IDDPM loss at timesteps drawn uniformly. Decisions: `docs/training.md`.
+
+Its size is earned: this is the one accelerate loop (prepare, resume, step, log, checkpoint, validate, export) and
+the small pure functions it is tested through; every part with a job of its own (arguments, loss, text cache,
+checkpoints, validation, export, the clip dataset) is a module beside it.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ if TYPE_CHECKING:
     from diffusers.training_utils import EMAModel
     from torchdata.stateful_dataloader import StatefulDataLoader
 
-    from ..clip_dataset import OpenVidClipDataset
     from ..pipelines import MVDiTPipeline, MVDiTTransformer3DModel
+    from .clip_dataset import OpenVidClipDataset
     from .loss import HybridDiffusionLoss, LossTerms
     from .text_cache import PrecomputeSummary, TextEmbeddingCache
 
@@ -305,7 +309,7 @@ class Trainer:
 
     def _precompute_text(self) -> None:
         """Encode every training caption and validation prompt into the cache, then free T5."""
-        from ..filters import ClipFilter
+        from ..release.filters import ClipFilter
         from .sources import training_captions
         from .text_cache import default_cache_dir, precompute_text_embeddings
 
@@ -331,9 +335,9 @@ class Trainer:
         """This process's part of the dataset, in a loader of its own (see docs/video.md: not `accelerate.prepare`)."""
         from torchdata.stateful_dataloader import StatefulDataLoader
 
-        from ..clip_dataset import OpenVidClipDataset
-        from ..filters import ClipFilter
-        from ..transforms import ClipLoader, ClipTransform, FrameSampler
+        from ..release.filters import ClipFilter
+        from ..video.clips import ClipLoader, ClipTransform, FrameSampler
+        from .clip_dataset import OpenVidClipDataset
 
         args, accelerator = self.args, self.accelerator
         with accelerator.main_process_first():
@@ -428,7 +432,7 @@ class Trainer:
 
     def _train(self) -> tuple[float, int]:
         """Steps up to `--max_train_steps`, with checkpoints and validation; returns the seconds and samples."""
-        from tqdm.auto import tqdm
+        from huggingface_hub.utils import tqdm
 
         from .checkpoints import save_checkpoint
 

@@ -1,0 +1,114 @@
+"""Publishing to the Hub: repo ids, tokens, and the one upload every publisher goes through.
+
+The dataset push, `openvid-hf convert --push-to-hub`, the training script's export and
+`openvid_hf.model.push_pipeline` all call `publish_folder`: create the repository (and branch) if needed, write
+the card for the repository's final id, upload the folder as one commit. `upload_folder` re-sends nothing the
+repository already has, so re-running a publish that failed midway completes it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .atomic import PARTIAL_SUFFIX
+from .errors import OpenVidError, UsageError
+
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo
+
+#: Never uploaded: hidden files and folders (an unfinished build's journal) and half-written files.
+IGNORED_PATTERNS = (".*", "*/.*", f"*{PARTIAL_SUFFIX}")
+#: What to tell the user when an upload fails, unless the publisher knows better.
+RESUME_HINT = "run the same command again to resume: files already uploaded are not sent again"
+
+
+def check_repo_id(repo_id: str, argument: str, namespaced: bool = True) -> str:
+    """`repo_id` when it is a valid Hub repo id (`ORG/NAME` when `namespaced`), else a `UsageError` naming `argument`.
+
+    `create_repo` also takes a bare NAME (in the token's own namespace): the training script allows it.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise UsageError(f"{argument} {repo_id!r} is not a Hub repo id ({error})") from None
+    if namespaced and repo_id.count("/") != 1:
+        raise UsageError(f"{argument} {repo_id!r} is not a Hub repo id ORG/NAME")
+    return repo_id
+
+
+def require_token() -> None:
+    """Fail before any work when no token is configured (the token itself is never printed)."""
+    from huggingface_hub import get_token
+
+    if not get_token():
+        raise OpenVidError(
+            "no Hugging Face token found: run `hf auth login` or set HF_TOKEN to a token that can write the repository"
+        )
+
+
+def describe(error: BaseException) -> str:
+    """The error and its cause: `upload_folder` wraps the HTTP error that says what went wrong."""
+    text = f"{type(error).__name__}: {error}"
+    return f"{text}: {error.__cause__}" if error.__cause__ is not None else text
+
+
+def ensure_repo(repo_id: str, repo_type: str = "model", private: bool | None = None, token: str | None = None) -> str:
+    """Create the repository unless it exists; returns its full id `ORG/NAME` (a bare NAME gets the token's)."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi(token=token).create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True).repo_id
+    except Exception as error:
+        raise OpenVidError(f"cannot create the {repo_type} repository {repo_id}: {describe(error)}") from error
+
+
+def publish_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    commit_message: str,
+    repo_type: str = "model",
+    write_card: Callable[[str], object] | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    token: str | None = None,
+    ignore_patterns: Sequence[str] | None = None,
+    delete_patterns: Sequence[str] | None = None,
+    failure_hint: str = RESUME_HINT,
+) -> CommitInfo:
+    """Create `repo_id` if needed, `write_card(full_repo_id)` into `folder`, then upload `folder` as one commit.
+
+    Hidden and half-written files (`IGNORED_PATTERNS`) are never uploaded, nor `ignore_patterns`.
+
+    Any failure of the Hub or the transport is one `OpenVidError` naming the folder, the repository and what to
+    do (`failure_hint`); nothing is retried silently.
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    try:
+        repo_id = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True).repo_id
+        if write_card is not None:
+            write_card(repo_id)
+        if revision:
+            api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
+        return api.upload_folder(
+            repo_id=repo_id,
+            repo_type=repo_type,
+            folder_path=folder,
+            revision=revision,
+            commit_message=commit_message,
+            create_pr=create_pr,
+            ignore_patterns=[*IGNORED_PATTERNS, *(ignore_patterns or ())],
+            delete_patterns=list(delete_patterns) if delete_patterns else None,
+        )
+    except OpenVidError:
+        raise
+    except Exception as error:
+        raise OpenVidError(f"pushing {folder} to {repo_id} failed ({describe(error)}); {failure_hint}") from error

@@ -1,0 +1,99 @@
+"""Reading a checkpoint file safely: `safetensors`, or `torch.load(weights_only=True)`, so nothing beyond tensors
+is unpickled; then the flat `{key: tensor}` state dict inside whatever container the training script saved.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import OpenVidError
+
+if TYPE_CHECKING:
+    import torch
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+# Containers that wrap a state dict, in order of preference (EMA weights are what the original samples with).
+_WRAPPER_KEYS = ("ema", "ema_state_dict", "state_dict_ema", "model_ema", "state_dict", "model", "module")
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+class CheckpointError(OpenVidError, ValueError):
+    """A checkpoint that cannot be converted; the message lists every problem found, one a line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source}: cannot convert ({len(problems)} problem(s)):\n{listed}")
+
+
+def load_original_state_dict(source: str | Path | Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file (or take a loaded object) and unwrap it to a flat `{key: tensor}` dict."""
+    if isinstance(source, Mapping):
+        return unwrap_state_dict(source, "state dict")
+    path = Path(source)
+    if not path.is_file():
+        raise CheckpointError(str(path), ["no such file"])
+    if path.suffix not in CHECKPOINT_SUFFIXES:
+        raise CheckpointError(
+            str(path), [f"unsupported file type {path.suffix!r}; expected one of {CHECKPOINT_SUFFIXES}"]
+        )
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return unwrap_state_dict(load_file(path), str(path))
+        except SafetensorError as error:
+            raise CheckpointError(str(path), [f"not a readable safetensors file: {error}"]) from error
+
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        match = re.search(r"WeightsUnpickler error: (.+?)(\. Please|$)", str(error), re.MULTILINE)
+        reason = match.group(1) if match else str(error).strip().splitlines()[0]
+        raise CheckpointError(
+            str(path), [f"refused to unpickle anything but tensors and plain containers (weights_only): {reason}"]
+        ) from error
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointError(str(path), [f"not a readable PyTorch checkpoint: {error}"]) from error
+    return unwrap_state_dict(checkpoint, str(path))
+
+
+def unwrap_state_dict(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
+    """Descend through `state_dict`/`model`/EMA containers (EMA first) and strip `module.`-style prefixes."""
+    import torch
+
+    container = checkpoint
+    while isinstance(container, Mapping) and not _is_tensor_dict(container):
+        inner = next((container[key] for key in _WRAPPER_KEYS if isinstance(container.get(key), Mapping)), None)
+        if inner is None:
+            break
+        container = inner
+    if not isinstance(container, Mapping) or not _is_tensor_dict(container):
+        found = sorted(container)[:10] if isinstance(container, Mapping) else type(container).__name__
+        raise CheckpointError(
+            source, [f"no state dict of tensors found (looked inside {', '.join(_WRAPPER_KEYS)}); found {found}"]
+        )
+    state_dict = {str(key): value for key, value in container.items() if isinstance(value, torch.Tensor)}
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in _WRAPPER_PREFIXES:
+            if all(key.startswith(prefix) for key in state_dict):
+                state_dict = {key[len(prefix) :]: value for key, value in state_dict.items()}
+                stripped = True
+    return state_dict
+
+
+def _is_tensor_dict(container: Mapping) -> bool:
+    import torch
+
+    return bool(container) and all(isinstance(value, torch.Tensor) for value in container.values())

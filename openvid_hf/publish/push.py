@@ -1,0 +1,76 @@
+"""`openvid-hf push`: a built folder to a Hub dataset repository, then verified there.
+
+The card is rendered for the repository it goes to; `hub.publish_folder` re-sends nothing the repository already
+has, so re-running a push that failed midway completes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from ..cards import format_bytes
+from ..errors import OpenVidError
+from ..hub import check_repo_id, publish_folder, require_token
+from .dataset_card import write_dataset_card
+from .layout import MANIFEST_FILE
+from .manifest import Manifest, local_tree
+from .verify import REPO_TYPE, VerifyReport, verify_dataset
+
+#: Remote files a push replaces or removes, so the repository holds exactly the folder's shards and tables.
+REPLACED_PATTERNS = ["data/**", "metadata/**"]
+
+
+@dataclass
+class PushSummary:
+    repo_id: str
+    revision: str
+    commit: str
+    files: int
+    bytes: int
+    seconds: float
+    verify: VerifyReport
+
+    def line(self) -> str:
+        state = "verified" if self.verify.ok else f"{len(self.verify.problems)} mismatch(es)"
+        return (
+            f"pushed {self.files} files ({format_bytes(self.bytes)}) to {self.repo_id}@{self.revision} "
+            f"(commit {self.commit[:7]}) in {self.seconds:.1f} s; {state}"
+        )
+
+
+def push_dataset(
+    out_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+) -> PushSummary:
+    """Upload a built folder to the dataset repository `repo_id` (created if needed), then verify it."""
+    require_token()
+    repo_id = check_repo_id(repo_id, "--repo-id")
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    manifest_path = out_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise OpenVidError(f"{out_dir}: no {MANIFEST_FILE}; run `openvid-hf build` (to the end) first")
+    manifest = Manifest.from_json(manifest_path.read_bytes(), str(manifest_path))
+    commit = publish_folder(
+        out_dir,
+        repo_id,
+        repo_type=REPO_TYPE,
+        write_card=partial(write_dataset_card, out_dir, manifest=manifest),
+        private=private,
+        revision=revision,
+        commit_message=commit_message or f"Publish OpenVid-1M: {manifest.samples} clips (openvid-hf)",
+        delete_patterns=REPLACED_PATTERNS,
+    )
+    report = verify_dataset(repo_id, revision=commit.oid)
+    files = len(local_tree(out_dir))
+    return PushSummary(
+        repo_id, revision or "main", commit.oid, files, manifest.bytes, time.perf_counter() - started, report
+    )

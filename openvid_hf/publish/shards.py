@@ -1,0 +1,125 @@
+"""Reproducible WebDataset tar shards: the same samples always give the same bytes.
+
+Every member header is fixed (mtime, owner, mode, ustar format) and members are written in the order given,
+so a shard is a pure function of its samples: a re-run, a resumed run and a run spread over several processes
+write identical files. A shard is written under a temporary name, hashed while it is written, and renamed
+into place only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..atomic import partial_path
+
+MEMBER_MTIME = 0
+MEMBER_MODE = 0o644
+_COPY_BUFFER = 1 << 20
+_BLOCK = tarfile.BLOCKSIZE
+
+
+class _HashingSink(io.RawIOBase):
+    """A write-only file that passes bytes on and keeps their SHA-256 and count (`tarfile` asks for `tell`)."""
+
+    def __init__(self, target: BinaryIO):
+        super().__init__()
+        self._target = target
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._target.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+class ShardWriter:
+    """Write one WebDataset tar at `path`: `add_sample(key, {"json": ..., "mp4": ...})`, in the order given.
+
+    Use as a context manager: on success the file is renamed into place and `sha256`/`size` are set; on an
+    exception the temporary file is removed and `path` is left as it was.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.partial_path = partial_path(self.path)
+        self.sha256: str | None = None
+        self.size = 0
+        self.samples = 0
+
+    def __enter__(self) -> ShardWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.partial_path, "wb")
+        self._sink = _HashingSink(self._file)
+        self._tar = tarfile.open(fileobj=self._sink, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=_COPY_BUFFER)
+        return self
+
+    def add_sample(self, key: str, members: dict[str, bytes]) -> None:
+        for extension, data in members.items():
+            self._tar.addfile(member_info(f"{key}.{extension}", len(data)), io.BytesIO(data))
+        self.samples += 1
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        try:
+            if error_type is None:
+                self._tar.close()
+        finally:
+            self._file.close()
+        if error_type is not None:
+            self.partial_path.unlink(missing_ok=True)
+            return
+        self.sha256, self.size = self._sink.sha256.hexdigest(), self._sink.size
+        os.replace(self.partial_path, self.path)
+
+
+def member_info(name: str, size: int) -> tarfile.TarInfo:
+    """A member header that depends on nothing but the name and the size."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = MEMBER_MTIME
+    info.mode = MEMBER_MODE
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """The `{key}.json` member: UTF-8 JSON, fields in the order given, no whitespace to vary."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def read_shard_records(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """`(mp4 member name, record)` of each sample of a shard, from its `.json` members (video bytes are skipped)."""
+    samples = []
+    with tarfile.open(path, mode="r:") as archive:
+        for member in archive:
+            if member.name.endswith(".json"):
+                record = json.loads(archive.extractfile(member).read())
+                samples.append((member.name[: -len(".json")] + ".mp4", record))
+    return samples
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_COPY_BUFFER):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def estimated_sample_bytes(video_size: int, record_size: int = 1024) -> int:
+    """Tar bytes of one sample: a header and the data padded to 512-byte blocks, for the video and the record."""
+    return sum(_BLOCK + -(-size // _BLOCK) * _BLOCK for size in (video_size, record_size))
