@@ -9,14 +9,15 @@ repository already has, so re-running a publish that failed midway completes it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from .atomic import PARTIAL_SUFFIX
 from .errors import OpenVidError, UsageError
 
 if TYPE_CHECKING:
-    from huggingface_hub import CommitInfo
+    from huggingface_hub import CommitInfo, HfApi
 
 #: Never uploaded: hidden files and folders (an unfinished build's journal) and half-written files.
 IGNORED_PATTERNS = (".*", "*/.*", f"*{PARTIAL_SUFFIX}")
@@ -111,4 +112,24 @@ def publish_folder(
     except OpenVidError:
         raise
     except Exception as error:
-        raise OpenVidError(f"pushing {folder} to {repo_id} failed ({describe(error)}); {failure_hint}") from error
+        raise OpenVidError(
+            f"pushing {folder} to {repo_id} failed ({describe(error)}; Hub at {api.endpoint}); {failure_hint}"
+        ) from error
+
+
+@contextmanager
+def asking_the_hub(api: HfApi) -> Iterator[None]:
+    """Requests to the Hub: a transport failure (no connection, a timeout) becomes one line naming the endpoint.
+
+    The Hub's own answers (`HfHubHTTPError`: no such repository, revision or file) pass through to the caller.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        yield
+    except (HfHubHTTPError, OpenVidError, OSError):
+        raise
+    except Exception as error:
+        raise OpenVidError(
+            f"cannot reach the Hub at {api.endpoint} ({describe(error)}); check the network connection and HF_ENDPOINT"
+        ) from error

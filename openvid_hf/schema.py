@@ -55,6 +55,18 @@ CSV_HEADER: tuple[str, ...] = tuple(field.csv_column for field in FIELDS if fiel
 CSV_TO_FIELD = {field.csv_column: field.name for field in FIELDS if field.csv_column}
 CSV_FIELDS = tuple(CSV_TO_FIELD.values())
 
+#: The `camera motion` classes of OpenVid-1M (arXiv 2407.02371): the values the camera motion filter accepts.
+CAMERA_MOTIONS: tuple[str, ...] = (
+    "static",
+    "pan_left",
+    "pan_right",
+    "tilt_up",
+    "tilt_down",
+    "zoom_in",
+    "zoom_out",
+    "Undetermined",
+)
+
 #: Extra columns of the metadata table (`metadata/{split}.parquet`): where each clip lives in the shards.
 METADATA_LOCATION_FIELDS = (
     Field("shard", "string", "build", "path of the WebDataset shard in the repository"),

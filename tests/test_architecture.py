@@ -28,6 +28,8 @@ LAYERS = (
         "openvid_hf.atomic",
         "openvid_hf.cards",
         "openvid_hf.hub",
+        "openvid_hf.progress",
+        "openvid_hf.processes",
     ),
     ("openvid_hf.pipelines",),
     ("openvid_hf.video",),

@@ -59,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
+    from ..hub import check_repo_id
     from ..publish.build import build_dataset
     from ..publish.plan import BuildOptions, parse_size
     from ..release.filters import ClipFilter
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         shard_size = parse_size(args.shard_size)
     except UsageError as error:
         raise UsageError(f"--shard-size: {error}") from None
+    repo_id = check_repo_id(args.repo_id, "--repo-id") if args.repo_id is not None else None
     options = BuildOptions(
         shard_size=shard_size,
         validation_size=args.validation_size,
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         min_frames=args.min_frames,
         filters=ClipFilter.from_object(args),
-        repo_id=args.repo_id,
+        repo_id=repo_id,
         index_cache_dir=args.index_cache,
     )
     print(build_dataset(args.source, args.out_dir, options).line())

@@ -81,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _load_pipeline(model: str, dtype: Any):
     from ..pipelines import MVDiTPipeline
+    from ..training.sources import pipeline_problem
 
+    problem = pipeline_problem(model, None)
+    if problem is not None:
+        raise OpenVidError(f"--model {model}: cannot load an MVDiTPipeline: {problem}")
     try:
         pipe = MVDiTPipeline.from_pretrained(model, dtype=dtype)
     except (OSError, ValueError) as error:

@@ -236,14 +236,15 @@ def publish_dataset(demo: Demo) -> None:
 def dataset_contact_sheet(demo: Demo) -> None:
     """Stage 3: stream the `hd` config back with plain `datasets` and draw a few frames of every clip."""
     import datasets
-    from huggingface_hub.utils import tqdm
 
+    from ..progress import progress_bar
     from .contact_sheet import SheetRow, frame_indices, save_contact_sheet
 
     code = f'load_dataset("{DATASET_REPO}", "hd", split="train", streaming=True)'
     stream = datasets.load_dataset(DATASET_REPO, "hd", split="train", streaming=True)
     rows = []
-    for example in tqdm(stream, total=stream.info.splits["train"].num_examples, desc="Decoding frames", unit="clip"):
+    total = stream.info.splits["train"].num_examples
+    for example in progress_bar(stream, total=total, desc="Decoding frames", unit="clip"):
         decoder, record = example["mp4"], example["json"]
         indices = frame_indices(len(decoder), FRAMES_PER_DATASET_CLIP)
         frames = decoder.get_frames_at(indices).data.permute(0, 2, 3, 1).numpy()
@@ -574,13 +575,12 @@ def run_training(arguments: list[str], log_path: Path, step_log: Path, steps: in
     Its output goes to `log_path`; a progress bar follows the steps it logs. A failure is one line (the trainer's
     own last line) naming the log; the subprocess never outlives this call (Ctrl-C included).
     """
-    from huggingface_hub.utils import tqdm
-
+    from ..progress import progress_bar
     from ..training.step_log import read_step_log
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "openvid_hf", "train", *arguments]
-    with open(log_path, "wb") as log, tqdm(total=steps, desc="Fine-tuning", unit="step") as progress:
+    with open(log_path, "wb") as log, progress_bar(total=steps, desc="Fine-tuning", unit="step") as progress:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
         try:
             while process.poll() is None:

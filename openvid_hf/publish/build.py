@@ -16,6 +16,7 @@ The plan (`plan`) fixes every shard's content before anything is written, so the
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,6 +26,7 @@ from pathlib import Path
 from .. import __version__
 from ..atomic import replacing, write_text
 from ..errors import OpenVidError
+from ..processes import die_with_parent
 from ..release.archives import default_index_cache_dir
 from ..release.filters import ClipFilter
 from ..release.layout import HD_CSV, MAIN_CSV
@@ -98,9 +100,11 @@ _worker_maker: ShardMaker | None = None
 
 
 def _start_worker(
-    source: str, storage_options: dict | None, filters: ClipFilter, min_frames: int, out_dir: Path
+    parent_pid: int, source: str, storage_options: dict | None, filters: ClipFilter, min_frames: int, out_dir: Path
 ) -> None:
+    """A worker's reader and shard maker; the worker ends with the build (a killed build leaves no orphan)."""
     global _worker_maker
+    die_with_parent(parent_pid)
     reader = ReleaseReader(Release(source, storage_options), filters=filters, min_frames=min_frames)
     _worker_maker = ShardMaker(reader, out_dir)
 
@@ -136,8 +140,7 @@ def build_dataset(
     source: str | Path, out_dir: str | Path = DEFAULT_OUT_DIR, options: BuildOptions | None = None
 ) -> BuildSummary:
     """Build the published layout of the release at `source` (a folder or `hf://datasets/ORG/NAME`) in `out_dir`."""
-    from huggingface_hub.utils import tqdm
-
+    from ..progress import progress_bar
     from .dataset_card import write_dataset_card
 
     started = time.perf_counter()
@@ -167,7 +170,7 @@ def build_dataset(
     _remove_files_not_in(out_dir, plan.paths())
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
     results: dict[str, ShardResult] = {}
-    with tqdm(total=len(plan.shards), desc=f"Writing shards to {out_dir}", unit=" shards") as progress:
+    with progress_bar(total=len(plan.shards), desc=f"Writing shards to {out_dir}", unit=" shards") as progress:
         for result in _shard_results(plan, finished, options, reader, out_dir):
             if not result.reused:
                 journal.record(result)
@@ -265,7 +268,8 @@ def _shard_results(
         return
     # Spawned, not forked: the build process holds threads (read-ahead, HTTP clients) that fork would copy half-way.
     context = multiprocessing.get_context("spawn")
-    maker_args = (reader.release.source, options.storage_options, options.filters, options.min_frames, out_dir)
+    release, filters = reader.release, options.filters
+    maker_args = (os.getpid(), release.source, options.storage_options, filters, options.min_frames, out_dir)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=maker_args) as pool:
         futures = [pool.submit(_make_in_worker, *task) for task in tasks]
         try:

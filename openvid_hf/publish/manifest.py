@@ -105,10 +105,10 @@ class Manifest:
         (hashed only when the size matches); no other file under data/ or metadata/ (a config's glob would load a
         stray shard).
         """
-        from huggingface_hub.utils import tqdm
+        from ..progress import progress_bar
 
         problems = [f"missing: {path}" for path in (CARD_FILE, MANIFEST_FILE) if path not in tree]
-        with tqdm(total=self.bytes, desc="Checking files", unit="B", unit_scale=True) as progress:
+        with progress_bar(total=self.bytes, desc="Checking files", unit="B", unit_scale=True) as progress:
             for entry in self.files:
                 found = tree.get(entry.path)
                 if found is None:

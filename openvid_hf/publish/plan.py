@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
+from ..hub import check_repo_id
 from ..release.filters import DEFAULT_MIN_FRAMES, ClipFilter
 from ..release.reader import Location, ReleaseClip, ReleaseReader
 from ..release.skips import SkipReport
@@ -74,6 +75,8 @@ class BuildOptions:
             or self.validation_size < 0
         ):
             raise UsageError(f"validation_size must be a non-negative integer (got {self.validation_size!r})")
+        if self.repo_id is not None:
+            check_repo_id(self.repo_id, "repo_id")
 
 
 def validation_count(requested: int | None, rows: int) -> int:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..cards import format_bytes
+from ..cards import CARD_FILE, format_bytes
 from ..errors import OpenVidError
 from ..hub import check_repo_id, publish_folder, require_token
 from .dataset_card import write_dataset_card
 from .layout import MANIFEST_FILE
-from .manifest import Manifest, local_tree
+from .manifest import Manifest
 from .verify import REPO_TYPE, VerifyReport, verify_dataset
 
 #: Remote files a push replaces or removes, so the repository holds exactly the folder's shards and tables.
@@ -26,6 +26,8 @@ REPLACED_PATTERNS = ["data/**", "metadata/**"]
 
 @dataclass
 class PushSummary:
+    """What a push sent; `files` and `bytes` are those listed in the manifest, as `verify` counts them."""
+
     repo_id: str
     revision: str
     commit: str
@@ -37,8 +39,9 @@ class PushSummary:
     def line(self) -> str:
         state = "verified" if self.verify.ok else f"{len(self.verify.problems)} mismatch(es)"
         return (
-            f"pushed {self.files} files ({format_bytes(self.bytes)}) to {self.repo_id}@{self.revision} "
-            f"(commit {self.commit[:7]}) in {self.seconds:.1f} s; {state}"
+            f"pushed the {self.files} files listed in {MANIFEST_FILE} ({format_bytes(self.bytes)}) with {CARD_FILE} "
+            f"and {MANIFEST_FILE} to {self.repo_id}@{self.revision} (commit {self.commit[:7]}) "
+            f"in {self.seconds:.1f} s; {state}"
         )
 
 
@@ -70,7 +73,12 @@ def push_dataset(
         delete_patterns=REPLACED_PATTERNS,
     )
     report = verify_dataset(repo_id, revision=commit.oid)
-    files = len(local_tree(out_dir))
     return PushSummary(
-        repo_id, revision or "main", commit.oid, files, manifest.bytes, time.perf_counter() - started, report
+        repo_id,
+        revision or "main",
+        commit.oid,
+        len(manifest.files),
+        manifest.bytes,
+        time.perf_counter() - started,
+        report,
     )

@@ -13,9 +13,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cards import format_bytes
+from ..cards import CARD_FILE, format_bytes
 from ..errors import OpenVidError, UsageError
-from ..hub import check_repo_id
+from ..hub import asking_the_hub, check_repo_id
 from .layout import MANIFEST_FILE
 from .manifest import Manifest, TreeFile, local_tree
 from .shards import file_sha256
@@ -50,8 +50,8 @@ class VerifyReport:
         where = f"{self.target}@{self.revision[:7]}" if self.revision else self.target
         if self.ok:
             return (
-                f"verified {where}: {self.files} files ({format_bytes(self.bytes)}) match {MANIFEST_FILE} "
-                f"in {self.seconds:.1f} s"
+                f"verified {where}: the {self.files} files listed in {MANIFEST_FILE} ({format_bytes(self.bytes)}) "
+                f"match, {CARD_FILE} and {MANIFEST_FILE} present, in {self.seconds:.1f} s"
             )
         return f"{where}: {len(self.problems)} mismatch(es) with {MANIFEST_FILE} (checked in {self.seconds:.1f} s)"
 
@@ -87,13 +87,14 @@ def remote_tree(api: HfApi, repo_id: str, revision: str) -> dict[str, TreeFile]:
     from huggingface_hub.hf_api import RepoFile
 
     tree = {}
-    for item in api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=revision, recursive=True):
-        if not isinstance(item, RepoFile):
-            continue
-        if item.lfs is not None:
-            tree[item.path] = TreeFile(item.size, partial(str, item.lfs.sha256))
-        else:
-            tree[item.path] = TreeFile(item.size, partial(_downloaded_sha256, api, repo_id, item.path, revision))
+    with asking_the_hub(api):
+        for item in api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=revision, recursive=True):
+            if not isinstance(item, RepoFile):
+                continue
+            if item.lfs is not None:
+                tree[item.path] = TreeFile(item.size, partial(str, item.lfs.sha256))
+            else:
+                tree[item.path] = TreeFile(item.size, partial(_downloaded_sha256, api, repo_id, item.path, revision))
     return tree
 
 
@@ -106,7 +107,8 @@ def commit_sha(api: HfApi, repo_id: str, revision: str | None) -> str:
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        return api.dataset_info(repo_id, revision=revision).sha
+        with asking_the_hub(api):
+            return api.dataset_info(repo_id, revision=revision).sha
     except RevisionNotFoundError:
         raise OpenVidError(f"{repo_id}: no revision {revision!r}") from None
     except RepositoryNotFoundError:
@@ -114,9 +116,12 @@ def commit_sha(api: HfApi, repo_id: str, revision: str | None) -> str:
 
 
 def download(api: HfApi, repo_id: str, path: str, revision: str, missing: str = "") -> str:
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     try:
-        return api.hf_hub_download(repo_id, path, repo_type=REPO_TYPE, revision=revision)
+        with asking_the_hub(api):
+            return api.hf_hub_download(repo_id, path, repo_type=REPO_TYPE, revision=revision)
+    except LocalEntryNotFoundError as error:
+        raise OpenVidError(f"cannot download {path} of {repo_id} from {api.endpoint} ({error})") from error
     except EntryNotFoundError:
         raise OpenVidError(f"{repo_id}@{revision[:7]}: no {path}{missing}") from None

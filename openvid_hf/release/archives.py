@@ -145,7 +145,7 @@ def scan_members(fs: fsspec.AbstractFileSystem, archive: Archive) -> list[ZipMem
     try:
         with zipfile.ZipFile(JoinedFile(fs, archive)) as listing:
             infos = listing.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError) as error:
         parts = ", ".join(Path(part.path).name for part in archive.parts)
         raise OpenVidError(
             f"{archive.name}: not a readable zip archive ({error}); read as the concatenation of: {parts}. "
@@ -173,6 +173,12 @@ def read_member(fs: fsspec.AbstractFileSystem, archive: Archive, member: ZipMemb
     if member.compression not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise MemberReadError(f"{label}: unsupported compression method {member.compression}")
     joined = JoinedFile(fs, archive)
+    # zipfile shifts every offset by what the end record says precedes the directory: a lying record can make it
+    # negative (or past the end), and a negative start would read from the wrong part.
+    if not 0 <= member.header_offset < joined.size:
+        raise MemberReadError(
+            f"{label}: its local header offset {member.header_offset} is outside the archive ({joined.size} bytes)"
+        )
     header = joined.read_range(member.header_offset, _LOCAL_HEADER.size)
     if len(header) < _LOCAL_HEADER.size or header[:4] != _LOCAL_HEADER_SIGNATURE:
         raise MemberReadError(f"{label}: no local file header at offset {member.header_offset}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..schema import CAMERA_MOTIONS
 
 if TYPE_CHECKING:
     from ..video.decoding import VideoProbe
@@ -36,6 +37,11 @@ class ClipFilter:
             object.__setattr__(self, "camera_motion", frozenset({self.camera_motion}))
         elif self.camera_motion is not None:
             object.__setattr__(self, "camera_motion", frozenset(self.camera_motion))
+        for value in sorted(self.camera_motion or ()):
+            if value not in CAMERA_MOTIONS:
+                raise UsageError(
+                    f"unknown camera motion {value!r}; the classes of OpenVid-1M: {', '.join(CAMERA_MOTIONS)}"
+                )
         for name in ("min_aesthetic_score", "min_motion_score", "max_motion_score", "min_temporal_consistency_score"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):

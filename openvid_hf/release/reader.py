@@ -88,13 +88,13 @@ class VideoIndex:
         self.names_by_archive: dict[str, list[str]] = {}
 
     def add(self, fs: fsspec.AbstractFileSystem, archives: Iterable[Archive], description: str) -> None:
-        from huggingface_hub.utils import tqdm
+        from ..progress import progress_bar
 
         archives = [archive for archive in archives if archive.name not in self.names_by_archive]
         if not archives:
             return
         cached = 0
-        with tqdm(archives, desc=description, unit=" archives") as progress:
+        with progress_bar(archives, desc=description, unit=" archives") as progress:
             for archive in progress:
                 members = self._cache.load(archive) if self._cache else None
                 if members is None:

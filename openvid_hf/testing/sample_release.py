@@ -23,8 +23,9 @@ import numpy as np
 
 from ..atomic import staged_folder
 from ..errors import OpenVidError, UsageError
+from ..progress import progress_bar
 from ..release.layout import HD_CSV, HD_DIR, HD_INDEX, MAIN_CSV, SKIP_REASONS
-from ..schema import CSV_HEADER
+from ..schema import CAMERA_MOTIONS, CSV_HEADER
 
 #: Defect kinds planted unless `clean`, named by the reason the loading script reports them with.
 #: One of each is planted unless `clean`.
@@ -34,7 +35,6 @@ INDEX_BITS = 10
 _ZIP_DATE = (2024, 7, 1, 0, 0, 0)
 _SD_SIZES = ((320, 240), (426, 240), (480, 270), (640, 360), (360, 640), (512, 512))
 _HD_SIZE = (1920, 1080)
-_CAMERA_MOTIONS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "Undetermined")
 _CAPTIONS = (
     "A calm lake at dawn, mist rising over the water, pine trees on the far shore.",
     'A chef says "taste this" and lifts a spoon, steam curling above the pot.',
@@ -155,7 +155,7 @@ def _plan_clips(rng: random.Random, num_videos: int, hd_fraction: float, clean: 
                 aesthetic_score=round(rng.uniform(4.0, 7.0), 6),
                 motion_score=round(rng.uniform(0.1, 40.0), 6),
                 temporal_consistency_score=round(rng.uniform(0.9, 1.0), 6),
-                camera_motion=rng.choice(_CAMERA_MOTIONS),
+                camera_motion=rng.choice(CAMERA_MOTIONS),
                 hd=hd,
                 defect=defect,
             )
@@ -177,7 +177,7 @@ def _write_archives(root: Path, clips: list[SampleClip], seed: int) -> dict[str,
     parts: list[list[tuple[str, bytes]]] = [[], [], []]
     prefixes = ("OpenVid_part0/", "data/videos/", "OpenVid_part2/video/")
     hd_members: list[tuple[str, bytes]] = []
-    for position, clip in enumerate(stored):
+    for position, clip in enumerate(progress_bar(stored, desc="Encoding videos", unit=" videos")):
         data = _clip_bytes(clip, seed)
         part = position % len(parts)
         name = f"../{clip.video}" if clip.defect == "unsafe_name" else prefixes[part] + clip.video

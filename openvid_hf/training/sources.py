@@ -27,10 +27,11 @@ def is_hub_id(name: str) -> bool:
     return not Path(name).exists()
 
 
-def _files_at(name: str, revision: str | None, repo_type: str, argument: str) -> list[str] | None:
+def _files_at(name: str, revision: str | None, repo_type: str) -> list[str] | None:
     """The top-level files of the folder or Hub repository `name`, or None in offline mode (the cache decides).
 
-    Raises `UsageError` naming `argument` when there is no such folder, repository or revision.
+    Raises `LookupError` saying why when there is no such folder, repository or revision, and `OpenVidError`
+    naming the endpoint when the Hub cannot be asked.
     """
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
@@ -43,29 +44,43 @@ def _files_at(name: str, revision: str | None, repo_type: str, argument: str) ->
     try:
         info = HfApi().repo_info(name, repo_type=repo_type, revision=revision, files_metadata=False)
     except HFValidationError:
-        raise UsageError(f"{argument} {name}: no such folder, and not a Hub repo id ORG/NAME") from None
+        raise LookupError("no such folder, and not a Hub repo id ORG/NAME") from None
     except RevisionNotFoundError:
-        raise UsageError(f"{argument} {name}: no revision {revision!r}") from None
+        raise LookupError(f"no revision {revision!r}") from None
     except RepositoryNotFoundError:
-        raise UsageError(
-            f"{argument} {name}: no such folder, and no {repo_type} repository {name} on {constants.ENDPOINT} "
+        raise LookupError(
+            f"no such folder, and no {repo_type} repository {name} on {constants.ENDPOINT} "
             "(or it is private and no token was given)"
         ) from None
     except Exception as error:
-        raise OpenVidError(f"{argument} {name}: cannot ask {constants.ENDPOINT} ({error})") from error
+        raise OpenVidError(f"{name}: cannot ask {constants.ENDPOINT} ({error})") from error
     return [sibling.rfilename for sibling in info.siblings or ()]
+
+
+def pipeline_problem(name: str, revision: str | None) -> str | None:
+    """Why `name` (a folder or Hub model repository) holds no diffusers pipeline; None when it does, or offline."""
+    try:
+        files = _files_at(name, revision, "model")
+    except LookupError as error:
+        return str(error)
+    if files is not None and MODEL_INDEX_FILE not in files:
+        return f"not a diffusers pipeline (no {MODEL_INDEX_FILE})"
+    return None
 
 
 def check_pipeline_exists(name: str, revision: str | None) -> None:
     """A diffusers pipeline (`model_index.json`) at `name`: folder or Hub model repository."""
-    files = _files_at(name, revision, "model", "--pretrained_model_name_or_path")
-    if files is not None and MODEL_INDEX_FILE not in files:
-        raise UsageError(f"--pretrained_model_name_or_path {name}: not a diffusers pipeline (no {MODEL_INDEX_FILE})")
+    problem = pipeline_problem(name, revision)
+    if problem is not None:
+        raise UsageError(f"--pretrained_model_name_or_path {name}: {problem}")
 
 
 def check_dataset_exists(name: str, revision: str | None) -> None:
     """A published dataset (`README.md` with its configs) at `name`: folder or Hub dataset repository."""
-    files = _files_at(name, revision, "dataset", "--dataset_name")
+    try:
+        files = _files_at(name, revision, "dataset")
+    except LookupError as error:
+        raise UsageError(f"--dataset_name {name}: {error}") from None
     if files is not None and CARD_FILE not in files:
         raise UsageError(
             f"--dataset_name {name}: not a published OpenVid-1M dataset (no {CARD_FILE}; see openvid-hf build)"

@@ -164,7 +164,8 @@ def precompute_text_embeddings(
     already see files another one has written, and skip captions nobody then encodes).
     """
     from accelerate.utils import broadcast_object_list
-    from huggingface_hub.utils import tqdm
+
+    from ..progress import progress_bar
 
     device = accelerator.device
     fingerprint = [encoder_fingerprint(pipeline, device, max_length) if accelerator.is_main_process else None]
@@ -174,7 +175,7 @@ def precompute_text_embeddings(
     broadcast_object_list(shared)
     missing = shared[0]
     mine = missing[accelerator.process_index :: accelerator.num_processes]
-    progress = tqdm(
+    progress = progress_bar(
         total=len(missing), desc="T5 embeddings", unit="caption", disable=not accelerator.is_local_main_process
     )
     for start in range(0, len(mine), batch_size):

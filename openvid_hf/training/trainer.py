@@ -432,14 +432,13 @@ class Trainer:
 
     def _train(self) -> tuple[float, int]:
         """Steps up to `--max_train_steps`, with checkpoints and validation; returns the seconds and samples."""
-        from huggingface_hub.utils import tqdm
-
+        from ..progress import progress_bar
         from .checkpoints import save_checkpoint
 
         args, accelerator, progress = self.args, self.accelerator, self.progress
         batches = clip_batches(self.loader, self.dataset, progress)
         first_step, started = progress.step, time.perf_counter()
-        bar = tqdm(
+        bar = progress_bar(
             total=args.max_train_steps,
             initial=progress.step,
             desc="training",
