@@ -402,6 +402,39 @@ def test_prompts_are_cleaned_like_the_training_captions(pipe):
     assert not torch.equal(raw[0], plain[0])
 
 
+# Captions that exercise every rule of the cleaner: URLs, HTML, handles, CJK, dashes and quotes of every kind, file
+# names, IP addresses, long numbers, sizes, shop boilerplate, escaped new lines, mojibake, hashtags, repeated
+# punctuation, separators in words.
+HARD_CAPTIONS = [
+    "  A <person> walks&amp; on https://example.com/x.png  ",
+    "“Hello” — World 東京 photo.JPG #123 1234567",
+    "this-is-my-cute-cat_video",
+    "Check @someone's post at www.site.org/path?q=1 and http://a.b.co/c",
+    "<p>A <b>bold</b> dog</p> &quot;running&quot; on grass",
+    "Ð¿Ñ€Ð¸Ð²ÐµÑ‚ a mojibake caption, server 192.168.0.1 at 12:30 ",
+    "FREE SHIPPING!!! Buy now *** 30% off ### sale ### 1920x1080 image",
+    "A cat\\nand a dog… on a ‘sunny’ day – 2 «friends»",
+    "Stock photo - free download - high resolution - royalty free",
+    "cute--cat...and,,,dog!!! ??? --- ___ (copy) [1] {x}",
+    "img_2023_05_01.jpeg of a sunset over the ocean, 4k uhd",
+    "page 1 of 10 - view 12345678 - ID: 99",
+    "A caption with émojis 😀🎉 and ünïcödé, ½ cup, © 2020 ™",
+    "    ",
+    "ALL CAPS CAPTION WITH NUMBERS 42 AND 007",
+]
+
+
+def test_caption_cleaner_equals_diffusers_pixart_cleaner_on_hard_captions():
+    """The original cleans captions with PixArt-α's code, which diffusers ships as `PixArtAlphaPipeline`'s (clean
+    twice, as its `_text_preprocessing` does); `clean_caption` must stay equal to it."""
+    from diffusers import PixArtAlphaPipeline
+
+    pixart = PixArtAlphaPipeline.__new__(PixArtAlphaPipeline)  # the cleaner needs no component
+    expected = pixart._text_preprocessing(HARD_CAPTIONS, clean_caption=True)
+    assert [clean_caption(caption) for caption in HARD_CAPTIONS] == expected
+    assert len(set(expected)) == len(expected)
+
+
 def test_long_prompts_are_truncated_with_a_warning(pipe, caplog):
     long_prompt = " ".join(["a small red car driving"] * 40)
     diffusers_logging.enable_propagation()
