@@ -29,7 +29,9 @@ which run here (with 12 steps instead of 50, see `CACHE_INFERENCE_STEPS`).
 
 from __future__ import annotations
 
+import logging
 import unittest
+from collections.abc import Iterator
 from typing import Any
 
 import diffusers
@@ -113,6 +115,15 @@ SKIP_OPTIONAL_COMPONENTS = "Test is already covered through encode_prompt isolat
 @pytest.fixture(autouse=True)
 def pipeline_in_diffusers_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(diffusers.pipelines, "MVDiTPipeline", MVDiTPipeline, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_pipeline_logger_level() -> Iterator[None]:
+    """Some mixin tests silence the pipeline module's logger and leave it so; other tests expect its warnings."""
+    logger = logging.getLogger(MVDiTPipeline.__module__)
+    level = logger.level
+    yield
+    logger.setLevel(level)
 
 
 def dummy_components(num_layers: int = 2) -> dict[str, Any]:
