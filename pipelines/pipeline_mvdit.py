@@ -22,7 +22,7 @@ from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.models import AutoencoderKL
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import DDPMParallelScheduler, DDPMScheduler, KarrasDiffusionSchedulers
-from diffusers.utils import BaseOutput, logging
+from diffusers.utils import BaseOutput, logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from transformers import T5EncoderModel, T5TokenizerFast
@@ -52,6 +52,80 @@ DEFAULT_FPS = 8
 #: Schedulers that sample with the model's learned variance; every other scheduler gets the noise channels only.
 LEARNED_VARIANCE_SCHEDULERS = (DDPMScheduler, DDPMParallelScheduler)
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import torch
+        >>> from diffusers.utils import export_to_video
+        >>> from openvid_hf import MVDiTPipeline
+
+        >>> pipe = MVDiTPipeline.from_pretrained("ORG/MVDiT-16x512x512", torch_dtype=torch.float16).to("cuda")
+        >>> prompt = "A golden retriever runs along a beach at sunset, waves rolling in, camera tracking"
+        >>> video = pipe(prompt, num_frames=16, height=512, width=512, guidance_scale=7.0).frames[0]
+        >>> export_to_video(video, "retriever.mp4", fps=8)
+        ```
+"""
+
+
+# Copied from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion.retrieve_timesteps
+def retrieve_timesteps(
+    scheduler,
+    num_inference_steps: int | None = None,
+    device: str | torch.device | None = None,
+    timesteps: list[int] | None = None,
+    sigmas: list[float] | None = None,
+    **kwargs,
+):
+    r"""
+    Calls the scheduler's `set_timesteps` method and retrieves timesteps from the scheduler after the call. Handles
+    custom timesteps. Any kwargs will be supplied to `scheduler.set_timesteps`.
+
+    Args:
+        scheduler (`SchedulerMixin`):
+            The scheduler to get timesteps from.
+        num_inference_steps (`int`):
+            The number of diffusion steps used when generating samples with a pre-trained model. If used, `timesteps`
+            must be `None`.
+        device (`str` or `torch.device`, *optional*):
+            The device to which the timesteps should be moved to. If `None`, the timesteps are not moved.
+        timesteps (`list[int]`, *optional*):
+            Custom timesteps used to override the timestep spacing strategy of the scheduler. If `timesteps` is passed,
+            `num_inference_steps` and `sigmas` must be `None`.
+        sigmas (`list[float]`, *optional*):
+            Custom sigmas used to override the timestep spacing strategy of the scheduler. If `sigmas` is passed,
+            `num_inference_steps` and `timesteps` must be `None`.
+
+    Returns:
+        `tuple[torch.Tensor, int]`: A tuple where the first element is the timestep schedule from the scheduler and the
+        second element is the number of inference steps.
+    """
+    if timesteps is not None and sigmas is not None:
+        raise ValueError("Only one of `timesteps` or `sigmas` can be passed. Please choose one to set custom values")
+    if timesteps is not None:
+        accepts_timesteps = "timesteps" in set(inspect.signature(scheduler.set_timesteps).parameters.keys())
+        if not accepts_timesteps:
+            raise ValueError(
+                f"The current scheduler class {scheduler.__class__}'s `set_timesteps` does not support custom"
+                f" timestep schedules. Please check whether you are using the correct scheduler."
+            )
+        scheduler.set_timesteps(timesteps=timesteps, device=device, **kwargs)
+        timesteps = scheduler.timesteps
+        num_inference_steps = len(timesteps)
+    elif sigmas is not None:
+        accept_sigmas = "sigmas" in set(inspect.signature(scheduler.set_timesteps).parameters.keys())
+        if not accept_sigmas:
+            raise ValueError(
+                f"The current scheduler class {scheduler.__class__}'s `set_timesteps` does not support custom"
+                f" sigmas schedules. Please check whether you are using the correct scheduler."
+            )
+        scheduler.set_timesteps(sigmas=sigmas, device=device, **kwargs)
+        timesteps = scheduler.timesteps
+        num_inference_steps = len(timesteps)
+    else:
+        scheduler.set_timesteps(num_inference_steps, device=device, **kwargs)
+        timesteps = scheduler.timesteps
+    return timesteps, num_inference_steps
 
 
 def default_scheduler() -> DDPMScheduler:
@@ -127,17 +201,27 @@ class MVDiTPipeline(DiffusionPipeline):
         negative_prompt_attention_mask: torch.Tensor | None = None,
         clean_caption: bool = True,
         max_sequence_length: int = 120,
+        null_prompt_embeds: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         r"""T5 hidden states and masks of the prompts and of the unconditional input, repeated per video.
 
-        Without a negative prompt, the unconditional input is the transformer's learned null caption with each
-        prompt's own mask, as in the original sampler. The negative outputs are `None` without guidance.
+        Needs only the tokenizer and text encoder (or `prompt_embeds`), so prompts can be encoded with the
+        transformer offloaded or absent. Without a negative prompt, the unconditional input is the learned null
+        caption with each prompt's own mask, as in the original sampler: `null_prompt_embeds` (`[L, C]` or
+        `[B, L, C]`) when given, else the transformer's `null_encoder_hidden_states`; with neither, the negative
+        outputs are `None` and `__call__` pairs the prompts with the transformer's null caption itself. The negative
+        outputs are `None` without guidance too.
+
+        Args:
+            dtype (`torch.dtype`, *optional*): dtype of the returned embeddings; by default the transformer's, else
+                the text encoder's, else that of `prompt_embeds`.
 
         Returns:
             `(prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask)`.
         """
         device = device or self._execution_device
-        dtype = self.transformer.dtype
+        dtype = dtype or self._embeddings_dtype(prompt_embeds)
         if prompt_embeds is None:
             prompt_embeds, prompt_attention_mask = self._t5(prompt, device, clean_caption, max_sequence_length)
         prompt_embeds = prompt_embeds.to(device=device, dtype=dtype)
@@ -153,21 +237,31 @@ class MVDiTPipeline(DiffusionPipeline):
                 negative_prompts, device, clean_caption, max_sequence_length
             )
         elif negative_prompt_embeds is None:
-            negative_prompt_embeds = self.null_prompt_embeds(len(prompt_embeds), device=device, dtype=dtype)
-            negative_prompt_attention_mask = prompt_attention_mask
-
-        def per_video(tensor: torch.Tensor | None) -> torch.Tensor | None:
-            return None if tensor is None else tensor.repeat_interleave(num_videos_per_prompt, dim=0)
+            if null_prompt_embeds is None and getattr(self, "transformer", None) is not None:
+                null_prompt_embeds = self.transformer.null_encoder_hidden_states
+            if null_prompt_embeds is not None:
+                negative_prompt_embeds = null_prompt_embeds.expand(len(prompt_embeds), -1, -1)
+                negative_prompt_attention_mask = prompt_attention_mask
 
         if negative_prompt_embeds is not None:
             negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
             negative_prompt_attention_mask = negative_prompt_attention_mask.to(device)
-        return (
-            per_video(prompt_embeds),
-            per_video(prompt_attention_mask),
-            per_video(negative_prompt_embeds),
-            per_video(negative_prompt_attention_mask),
-        )
+            negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
+            negative_prompt_attention_mask = negative_prompt_attention_mask.repeat_interleave(
+                num_videos_per_prompt, dim=0
+            )
+        prompt_embeds = prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
+        prompt_attention_mask = prompt_attention_mask.repeat_interleave(num_videos_per_prompt, dim=0)
+        return prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask
+
+    def _embeddings_dtype(self, prompt_embeds: torch.Tensor | None) -> torch.dtype:
+        """The transformer's dtype (what it computes in), else the text encoder's, else the given embeddings'."""
+        for component in (getattr(self, "transformer", None), getattr(self, "text_encoder", None)):
+            if component is not None:
+                return component.dtype
+        if prompt_embeds is None:
+            raise ValueError("`prompt_embeds` are required when the pipeline has no text_encoder")
+        return prompt_embeds.dtype
 
     def null_prompt_embeds(
         self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None
@@ -409,33 +503,38 @@ class MVDiTPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         r"""The transformer's prediction for one step, with classifier-free guidance as in the original sampler.
 
-        The conditional and unconditional inputs go through the transformer in one batch; the first
-        `guidance_channels` output channels become `uncond + guidance_scale * (cond - uncond)` and every other channel
-        (the rest of the noise, the variance values) is the conditional one. Without negative embeddings or with
-        `guidance_scale <= 1` the transformer runs once, on the prompts.
+        The unconditional and conditional inputs go through the transformer in one batch, unconditional half first
+        and by keyword, as diffusers' cache hooks (FasterCache) expect, inside the transformer's `"cond_uncond"` cache
+        context; the first `guidance_channels` output channels become `uncond + guidance_scale * (cond - uncond)` and
+        every other channel (the rest of the noise, the variance values) is the conditional one. Without negative
+        embeddings or with `guidance_scale <= 1` the transformer runs once, on the prompts, in the `"cond"` context.
 
         Returns:
             `[batch, out_channels, frames, height, width]`.
         """
         timestep = torch.as_tensor(timestep, device=latents.device).expand(len(latents))
         if guidance_scale <= 1 or negative_prompt_embeds is None:
-            return self.transformer(
-                latents,
-                timestep,
-                prompt_embeds,
-                prompt_attention_mask,
+            with self.transformer.cache_context("cond"):
+                return self.transformer(
+                    hidden_states=latents,
+                    timestep=timestep,
+                    encoder_hidden_states=prompt_embeds,
+                    encoder_attention_mask=prompt_attention_mask,
+                    attention_kwargs=attention_kwargs,
+                    return_dict=False,
+                )[0]
+        with self.transformer.cache_context("cond_uncond"):
+            output = self.transformer(
+                hidden_states=torch.cat([latents, latents]),
+                timestep=torch.cat([timestep, timestep]),
+                encoder_hidden_states=torch.cat([negative_prompt_embeds, prompt_embeds]),
+                encoder_attention_mask=torch.cat(
+                    [negative_prompt_attention_mask.to(prompt_attention_mask.dtype), prompt_attention_mask]
+                ),
                 attention_kwargs=attention_kwargs,
                 return_dict=False,
             )[0]
-        output = self.transformer(
-            torch.cat([latents, latents]),
-            torch.cat([timestep, timestep]),
-            torch.cat([prompt_embeds, negative_prompt_embeds]),
-            torch.cat([prompt_attention_mask, negative_prompt_attention_mask.to(prompt_attention_mask.dtype)]),
-            attention_kwargs=attention_kwargs,
-            return_dict=False,
-        )[0]
-        conditional, unconditional = output.chunk(2)
+        unconditional, conditional = output.chunk(2)
         channels = guidance_channels or self.transformer.config.guidance_channels
         guided = unconditional[:, :channels] + guidance_scale * (
             conditional[:, :channels] - unconditional[:, :channels]
@@ -445,17 +544,6 @@ class MVDiTPipeline(DiffusionPipeline):
     def _step_kwargs(self, generator: torch.Generator | list[torch.Generator] | None) -> dict[str, Any]:
         accepted = inspect.signature(self.scheduler.step).parameters
         return {"generator": generator} if "generator" in accepted else {}
-
-    def _set_timesteps(
-        self, num_inference_steps: int, timesteps: list[int] | None, device: torch.device
-    ) -> torch.Tensor:
-        if timesteps is None:
-            self.scheduler.set_timesteps(num_inference_steps, device=device)
-        elif "timesteps" in inspect.signature(self.scheduler.set_timesteps).parameters:
-            self.scheduler.set_timesteps(timesteps=timesteps, device=device)
-        else:
-            raise ValueError(f"`timesteps`: {type(self.scheduler).__name__} does not accept custom timesteps")
-        return self.scheduler.timesteps
 
     # Decoding ------------------------------------------------------------------------------------------------------
 
@@ -471,7 +559,12 @@ class MVDiTPipeline(DiffusionPipeline):
 
     @property
     def guidance_scale(self) -> float:
+        """The scale the next step guides with; a `callback_on_step_end` may change `_guidance_scale`."""
         return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1
 
     @property
     def num_timesteps(self) -> int:
@@ -486,6 +579,7 @@ class MVDiTPipeline(DiffusionPipeline):
         return self._interrupt
 
     @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
         prompt: str | list[str] | None = None,
@@ -542,7 +636,8 @@ class MVDiTPipeline(DiffusionPipeline):
             return_dict (`bool`, defaults to `True`): Return `MVDiTPipelineOutput` instead of a tuple.
             callback_on_step_end (`Callable`, *optional*): Called after each step as `callback(pipe, step, timestep,
                 tensors)` with the tensors named in `callback_on_step_end_tensor_inputs`; the tensors it returns
-                replace the pipeline's (e.g. `{"latents": ...}`).
+                replace the pipeline's (e.g. `{"latents": ...}`); it may also set `pipe._guidance_scale`, which the
+                next steps guide with.
             callback_on_step_end_tensor_inputs (`Sequence[str]`, defaults to `("latents",)`): Names from
                 `_callback_tensor_inputs`.
             decode_chunk_size (`int`, *optional*): Frames the VAE decodes at a time; all at once by default.
@@ -550,6 +645,8 @@ class MVDiTPipeline(DiffusionPipeline):
             max_sequence_length (`int`, defaults to 120): T5 tokens per prompt; must equal the transformer's
                 `max_text_length` when the null caption is the unconditional input.
             attention_kwargs (`dict`, *optional*): Passed to the transformer, e.g. `{"scale": 0.8}` for LoRA.
+
+        Examples:
 
         Returns:
             `MVDiTPipelineOutput` with `frames`, or the tuple `(frames,)`.
@@ -584,7 +681,7 @@ class MVDiTPipeline(DiffusionPipeline):
             self.encode_prompt(
                 prompt,
                 negative_prompt,
-                do_classifier_free_guidance=guidance_scale > 1,
+                do_classifier_free_guidance=self.do_classifier_free_guidance,
                 num_videos_per_prompt=num_videos_per_prompt,
                 device=device,
                 prompt_embeds=prompt_embeds,
@@ -595,7 +692,9 @@ class MVDiTPipeline(DiffusionPipeline):
                 max_sequence_length=max_sequence_length,
             )
         )
-        timesteps = self._set_timesteps(num_inference_steps, timesteps, device)
+        timesteps, _ = retrieve_timesteps(
+            self.scheduler, None if timesteps is not None else num_inference_steps, device, timesteps
+        )
         self._num_timesteps = len(timesteps)
         latents = self.prepare_latents(
             len(prompt_embeds), num_frames, height, width, prompt_embeds.dtype, device, generator, latents
@@ -617,7 +716,7 @@ class MVDiTPipeline(DiffusionPipeline):
                     prompt_attention_mask,
                     negative_prompt_embeds,
                     negative_prompt_attention_mask,
-                    guidance_scale=guidance_scale,
+                    guidance_scale=self.guidance_scale,
                     guidance_channels=guidance_channels,
                     attention_kwargs=attention_kwargs,
                 )

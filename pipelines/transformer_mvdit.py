@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
 from diffusers.loaders import PeftAdapterMixin
 from diffusers.models.attention import AttentionMixin, AttentionModuleMixin, FeedForward
 from diffusers.models.attention_dispatch import dispatch_attention_fn
@@ -28,7 +29,7 @@ from diffusers.models.embeddings import (
 )
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.modeling_utils import ModelMixin
-from diffusers.utils import USE_PEFT_BACKEND, scale_lora_layers, unscale_lora_layers
+from diffusers.utils.peft_utils import apply_lora_scale
 from diffusers.utils.torch_utils import maybe_allow_in_graph
 from torch import nn
 
@@ -38,6 +39,15 @@ MVDIT_XL_2_VARIANTS: dict[str, dict[str, Any]] = {
     "16x256x256": {"num_frames": 16, "sample_size": (32, 32), "space_scale": 0.5, "guidance_channels": 3},
     "16x512x512": {"num_frames": 16, "sample_size": (64, 64), "space_scale": 1.0, "guidance_channels": 4},
 }
+
+# Module-name patterns for diffusers' cache methods. Their defaults cannot tell MVDiT's attentions apart (every one
+# lives under `transformer_blocks`): per frame joint self-attention is `attn1` (spatial), attention along the frames
+# `attn_temporal`, cross-attention `attn2`. PAB and FasterCache search them with `re.search`, TaylorSeer with
+# `re.fullmatch`.
+MVDIT_SPATIAL_ATTENTION_IDENTIFIERS: tuple[str, ...] = (r"^transformer_blocks\.\d+\.attn1$",)
+MVDIT_TEMPORAL_ATTENTION_IDENTIFIERS: tuple[str, ...] = (r"^transformer_blocks\.\d+\.attn_temporal$",)
+MVDIT_CROSS_ATTENTION_IDENTIFIERS: tuple[str, ...] = (r"^transformer_blocks\.\d+\.attn2$",)
+MVDIT_TAYLORSEER_CACHE_IDENTIFIERS: tuple[str, ...] = (r"transformer_blocks\.\d+\.(attn1|attn_temporal|attn2)",)
 
 
 def spatial_sincos_embedding(embed_dim: int, rows: int, cols: int, scale: float) -> torch.Tensor:
@@ -128,6 +138,23 @@ class MVDiTAttention(nn.Module, AttentionModuleMixin):
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         return self.processor(self, hidden_states, encoder_hidden_states, attention_mask)
+
+
+#: The block's modulation arguments, in the order of the model's adaLN projections.
+_MODULATION_ARGUMENTS = ("modulation", "modulation_context", "modulation_temporal", "modulation_context_temporal")
+
+
+def register_block_metadata() -> None:
+    """Tell diffusers' block registry where an MVDiT block's hidden states and text states are.
+
+    First Block Cache and MagCache find them there: MVDiT blocks take and return `(hidden_states,
+    encoder_hidden_states)`. `MVDiTTransformer3DModel.enable_cache` calls this; call it before applying those hooks
+    directly. Not done at import because the registry imports every diffusers transformer the first time it is used.
+    """
+    TransformerBlockRegistry.register(
+        MVDiTTransformerBlock,
+        TransformerBlockMetadata(return_hidden_states_index=0, return_encoder_hidden_states_index=1),
+    )
 
 
 def _modulation_terms(table: torch.Tensor, modulation: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -302,16 +329,17 @@ class MVDiTTransformer3DModel(ModelMixin, ConfigMixin, AttentionMixin, PeftAdapt
 
         self.gradient_checkpointing = False
         self._position_embeddings_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._initialize_weights()
 
     @torch.no_grad()
-    def _initialize_weights(self) -> None:
-        """The original initialisation: what a fresh module (e.g. the text branch on PixArt-α) starts from.
+    def initialize_weights(self) -> MVDiTTransformer3DModel:
+        """Apply the original's training initialisation in place; call it before training from scratch.
 
-        Xavier-uniform linears with zero biases (the original's q/k/v and k/v are one fused matrix each, so their
-        bound is that of the fused shape), normal(0.02) for the timestep, adaLN and caption projections, and zeros
-        for the cross-attention and temporal-attention outputs and the final projection, so that a new block starts
-        as the identity on the video stream.
+        `__init__` leaves PyTorch's default initialisation, so a fresh model's output depends on every module (as
+        diffusers' common tests and cache checks need). The original instead starts training from Xavier-uniform
+        linears with zero biases (its q/k/v and k/v are one fused matrix each, so their bound is that of the fused
+        shape), normal(0.02) for the timestep, adaLN and caption projections, and zeros for the cross-attention and
+        temporal-attention outputs and the final projection, so that a new block starts as the identity on the video
+        stream and the model predicts zero. Returns the model.
         """
         for module in self.modules():
             if isinstance(module, nn.Linear):
@@ -345,6 +373,12 @@ class MVDiTTransformer3DModel(ModelMixin, ConfigMixin, AttentionMixin, PeftAdapt
         for linear in zero_initialised:
             nn.init.zeros_(linear.weight)
             nn.init.zeros_(linear.bias)
+        return self
+
+    def enable_cache(self, config: Any) -> None:
+        """diffusers' `CacheMixin.enable_cache`, with MVDiT's block registered for the block-level caches."""
+        register_block_metadata()
+        super().enable_cache(config)
 
     def _position_embeddings(
         self, frames: int, rows: int, cols: int, device: torch.device, dtype: torch.dtype
@@ -360,6 +394,7 @@ class MVDiTTransformer3DModel(ModelMixin, ConfigMixin, AttentionMixin, PeftAdapt
             self._position_embeddings_cache[key] = cached
         return cached
 
+    @apply_lora_scale("attention_kwargs")
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -378,20 +413,14 @@ class MVDiTTransformer3DModel(ModelMixin, ConfigMixin, AttentionMixin, PeftAdapt
                 `null_encoder_hidden_states` expanded to the batch for the unconditional branch.
             encoder_attention_mask (`torch.Tensor` `[B, L]`, *optional*): 1 (or True) for real tokens, 0 for
                 padding. `None` means every token is real. A caption with no real token attends to all of them.
-            attention_kwargs (`dict`, *optional*): `{"scale": s}` scales the LoRA layers for this call.
+            attention_kwargs (`dict`, *optional*): `{"scale": s}` scales the LoRA layers for this call (pass it by
+                keyword).
             return_dict (`bool`, defaults to `True`): Return a `Transformer2DModelOutput` instead of a tuple.
 
         Returns:
             `Transformer2DModelOutput` whose `sample` is `[B, out_channels, T, H, W]`.
         """
-        lora_scale = (attention_kwargs or {}).get("scale", 1.0)
-        if USE_PEFT_BACKEND:
-            scale_lora_layers(self, lora_scale)
-        try:
-            output = self._denoise(hidden_states, timestep, encoder_hidden_states, encoder_attention_mask)
-        finally:
-            if USE_PEFT_BACKEND:
-                unscale_lora_layers(self, lora_scale)
+        output = self._denoise(hidden_states, timestep, encoder_hidden_states, encoder_attention_mask)
         if not return_dict:
             return (output,)
         return Transformer2DModelOutput(sample=output)
@@ -436,18 +465,18 @@ class MVDiTTransformer3DModel(ModelMixin, ConfigMixin, AttentionMixin, PeftAdapt
         cross_mask = text_mask.repeat_interleave(frames, dim=0)[:, None, None, :]
 
         for index, block in enumerate(self.transformer_blocks):
-            block_inputs = (
-                hidden_states,
-                encoder_hidden_states,
-                *modulations,
-                joint_mask,
-                cross_mask,
-                temporal_pos_embed if index == 0 else None,
-            )
+            block_inputs = {
+                "hidden_states": hidden_states,
+                "encoder_hidden_states": encoder_hidden_states,
+                **dict(zip(_MODULATION_ARGUMENTS, modulations, strict=True)),
+                "joint_attention_mask": joint_mask,
+                "encoder_attention_mask": cross_mask,
+                "temporal_pos_embed": temporal_pos_embed if index == 0 else None,
+            }
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                hidden_states, encoder_hidden_states = self._gradient_checkpointing_func(block, *block_inputs)
+                hidden_states, encoder_hidden_states = self._gradient_checkpointing_func(block, *block_inputs.values())
             else:
-                hidden_states, encoder_hidden_states = block(*block_inputs)
+                hidden_states, encoder_hidden_states = block(**block_inputs)
 
         shift, scale = (self.scale_shift_table + temb.unsqueeze(1)).unsqueeze(1).chunk(2, dim=2)
         hidden_states = self.proj_out(_modulate(self.norm_out(hidden_states), shift, scale))

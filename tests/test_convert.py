@@ -43,7 +43,7 @@ def test_cli_convert_writes_a_model_that_reproduces_the_reference(mvdit_referenc
     model = MVDiTTransformer3DModel.from_pretrained(out_dir / "transformer")
     output = output_of(model, mvdit_reference)
     assert torch.equal(output, reference_output)
-    assert (output[1] - mvdit_reference.io["output"][1]).abs().max() <= 1e-4
+    assert (output - mvdit_reference.io["output"]).abs().max() <= 1e-5  # every sample; measured 7.2e-7
     assert model.config.guidance_channels == mvdit_reference.config["cfg_channel"]
     assert not out_dir.with_name("converted.partial").exists()
 

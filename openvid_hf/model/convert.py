@@ -410,7 +410,9 @@ def init_from_pixart_alpha(
         pixart["x_embedder.proj.weight"] = patch.unsqueeze(2)
     renamed = rename_state_dict(pixart)
     converted, problems = renamed.tensors, renamed.problems
+    # A fresh start for what PixArt-α lacks: the original's training initialisation (zero temporal outputs).
     model = model_class(**_resolve_config(source, converted, original_config, overrides, problems))
+    model.initialize_weights()
     expected = model.state_dict()
     shared = {key for key in expected if not _MVDIT_ONLY.search(key)}
     problems += [f"{key} is MVDiT-only and cannot come from PixArt-α" for key in converted if _MVDIT_ONLY.search(key)]
