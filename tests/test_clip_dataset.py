@@ -43,7 +43,7 @@ def clip_dataset(source, *args, **kwargs) -> OpenVidClipDataset:
 
 def shard_samples(paths) -> dict[str, dict]:
     """key -> record, read back from the shards."""
-    return {record["key"]: record for path in paths for _, record in read_shard_records(path)}
+    return {record["key"]: record for path in paths for _, record, _ in read_shard_records(path)}
 
 
 def shard_mp4s(paths) -> dict[str, bytes]:
