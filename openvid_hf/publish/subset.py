@@ -49,6 +49,10 @@ DEFAULT_READ_THREADS = 8
 Where = str | Iterable[str] | None
 
 
+class NoByteRangesError(OpenVidError):
+    """The metadata table predates byte ranges (format 1): `openvid-hf index` adds them."""
+
+
 def load_subset(
     repo_or_dir: str | os.PathLike,
     where: Where = None,
@@ -82,7 +86,7 @@ def load_subset(
     table = pq.read_table(metadata_file(location, split, revision))
     extensions = ranged_extensions(table.column_names)
     if not extensions:
-        raise OpenVidError(
+        raise NoByteRangesError(
             f"{location}: the {split} metadata has no byte ranges; run `openvid-hf index {repo_or_dir}` first"
         )
     selected = select_rows(table, where)
