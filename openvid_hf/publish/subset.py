@@ -21,7 +21,7 @@ from copy import deepcopy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datasets.iterable_dataset import ExamplesIterable, _split_gen_kwargs
+from datasets.iterable_dataset import ExamplesIterable
 
 from ..errors import OpenVidError, UsageError
 from ..release.reader import ordered_map
@@ -148,53 +148,72 @@ def coalesce(ranges: list[tuple[int, int]], max_gap: int = MAX_GAP, max_read: in
 
 
 class _UnitReader:
-    """Reads a unit's members by range and builds its samples with the repository's own WebDataset builder."""
+    """Reads units' members by range and builds their samples with the repository's own WebDataset builder.
+
+    The reads of all the units given are queued on one pool of threads, `read_threads` ahead, so a unit of one
+    sample does not wait for the previous one.
+    """
 
     def __init__(self, builder: Any, read_threads: int):
         self.builder = builder
         self.read_threads = read_threads
 
-    def __call__(self, units: list[dict[str, Any]], skip: int = 0) -> Iterator[tuple[str, dict]]:
-        for unit in units:
-            samples, skip = unit["samples"][skip:], 0
-            if not samples:
+    def __call__(self, units: list[dict[str, Any]], skip: int = 0) -> Iterator[tuple[int, str, dict]]:
+        """`(unit position, key, example)` of every sample, the first `skip` samples of the first unit left out."""
+        plans = []
+        for position, unit in enumerate(units):
+            wanted = [member for sample in unit["samples"][skip if position == 0 else 0 :] for member in sample]
+            plans.append((unit["url"], wanted, coalesce([(offset, offset + size) for _, offset, size in wanted])))
+        fetched = ordered_map(
+            self._fetch, ((url, read) for url, _, reads in plans for read in reads), self.read_threads
+        )
+        for position, (url, wanted, _) in enumerate(plans):
+            if not wanted:
                 continue
-            url = unit["url"]
-            members = self._members(url, samples)
+            members = _members(wanted, fetched)
             for _, example in self.builder._generate_examples(tar_paths=[url], tar_iterators=[members]):
-                yield f"{url}::{example['__key__']}", example
+                yield position, f"{url}::{example['__key__']}", example
 
-    def _members(self, url: str, samples: list[list[tuple[str, int, int]]]) -> Iterator[tuple[str, io.BytesIO]]:
-        """`(member name, its bytes)` in tar order, as `DownloadManager.iter_archive` gives them."""
+    @staticmethod
+    def _fetch(task: tuple[str, Read]) -> tuple[Read, bytes]:
         import fsspec
 
+        url, read = task
         fs, path = fsspec.core.url_to_fs(url)
-        wanted = [member for sample in samples for member in sample]
-        reads = coalesce([(offset, offset + size) for _, offset, size in wanted])
-        chunks = ordered_map(lambda read: (read, read_range(fs, path, read)), reads, self.read_threads)
-        read, data = next(chunks)
-        for name, offset, size in wanted:
-            while offset + size > read.end:
-                read, data = next(chunks)
-            yield name, io.BytesIO(data[offset - read.start : offset - read.start + size])
+        return read, read_range(fs, path, read)
+
+
+def _members(wanted: list[tuple[str, int, int]], fetched: Iterator[tuple[Read, bytes]]) -> Iterator:
+    """`(member name, its bytes)` in tar order, as `DownloadManager.iter_archive` gives them; takes from `fetched`
+    exactly the reads that cover `wanted`."""
+    read, data = next(fetched)
+    for name, offset, size in wanted:
+        while offset + size > read.end:
+            read, data = next(fetched)
+        yield name, io.BytesIO(data[offset - read.start : offset - read.start + size])
 
 
 class _SubsetExamples(ExamplesIterable):
-    """`datasets`' generator-backed examples, told how many samples of a unit to skip on resume (not read them)."""
+    """`datasets`' generator-backed examples over units, told how many samples of a unit to skip on resume (not read
+    them), and reading ahead across units; the state is `ExamplesIterable`'s own (unit, samples yielded in it)."""
 
     def __iter__(self):
         state = self._state_dict
-        first_unit = state["shard_idx"] if state else 0
-        units = _split_gen_kwargs(self.kwargs, max_num_jobs=self.num_shards)
-        for unit_kwargs in units[first_unit:]:
-            skip = state["shard_example_idx"] if state else 0
-            for key_example in self.generate_examples_fn(**unit_kwargs, skip=skip):
-                if state:
-                    state["shard_example_idx"] += 1
-                yield key_example
+        first = state["shard_idx"] if state else 0
+        units = self.kwargs["units"][first:]
+        skip = state["shard_example_idx"] if state else 0
+        current = 0
+        for position, key, example in self.generate_examples_fn(units=units, skip=skip):
             if state:
-                state["shard_idx"] += 1
-                state["shard_example_idx"] = 0
+                if position > current:
+                    state["shard_idx"] += position - current
+                    state["shard_example_idx"] = 0
+                state["shard_example_idx"] += 1
+            current = position
+            yield key, example
+        if state and units:
+            state["shard_idx"] += len(units) - current
+            state["shard_example_idx"] = 0
 
     def shuffle_data_sources(self, generator):
         return _SubsetExamples(self.generate_examples_fn, super().shuffle_data_sources(deepcopy(generator)).kwargs)
