@@ -10,8 +10,8 @@ reads the selected samples both ways, each from a fresh Hugging Face cache:
 Both leave the mp4 undecoded (`Video(decode=False)`), so the numbers are the reading alone; one unmeasured pass
 of each comes first (imports, first calls). Bytes are every
 response body the local Hub sent during the run (its request log: metadata, API calls, shard ranges); "needed" is
-the selected members' bytes plus the metadata table. Run: `python benchmarks/bench_subset.py` (about a minute
-and a half on 2 cores, most of it writing the clips).
+the selected members' bytes plus the metadata table. Run: `python benchmarks/bench_subset.py` (2-3 minutes on 2
+cores, most of it writing the clips; `--clips 400` halves that, with fixed per-call costs weighing more).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ REPO_ID = "bench/openvid-subset"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=400, help="clips of the synthetic release (default 400)")
+    parser.add_argument("--clips", type=int, default=800, help="clips of the synthetic release (default 800)")
     args = parser.parse_args()
 
     from openvid_hf.publish.build import build_dataset

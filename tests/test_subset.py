@@ -119,6 +119,8 @@ def test_where_takes_keys_or_video_names_and_refuses_unknown_ones(built):
         load_subset(built, ["999999999"])
     with pytest.raises(UsageError, match="not a column name or a literal"):
         load_subset(built, "aesthetic_score > __import__('os').getpid()")
+    hd = load_subset(built, "aesthetic_score > 0", config="hd")
+    assert [row["__key__"] for row in raw(hd)] == [row["key"] for row in rows if row["hd"]]
     assert raw(load_subset(built, "camera_motion in ['static', 'pan_left'] or frame < 0")) == raw(
         load_subset(built, [row["key"] for row in rows if row["camera_motion"] in ("static", "pan_left")])
     )

@@ -74,37 +74,40 @@ def index_dataset(target: str | os.PathLike, revision: str | None = None) -> Ind
         commit = commit_sha(HfApi(), location, revision)
     split_urls = _data_files(location, commit)
     shard_of = shard_of_url(location, commit)
-    staging = Path(tempfile.mkdtemp(prefix="openvid-index-")) if commit else location
-    manifest = _manifest(location, commit)
-    tables, samples, reads, shards = [], 0, 0, 0
+    tables: dict[str, pa.Table] = {}
+    reads = 0
+    # Every table is made before any is written, so a failure leaves the folder or repository as it was.
     for split, urls in split_urls.items():
         indexed = list(ordered_map(_index_tar, urls, INDEX_THREADS))
         reads += sum(count for _, count in indexed)
-        shards += len(urls)
         rows = [
             row
             for url, (members, _) in zip(urls, indexed, strict=True)
             for row in _sample_rows(shard_of(url), members, url)
         ]
-        samples += len(rows)
-        table = _merged_table(_existing_table(location, split, commit), rows, split)
-        entry = _write_table(staging, split, table)
-        tables.append(entry.path)
+        tables[split] = _merged_table(_existing_table(location, split, commit), rows, split)
+    manifest = _manifest(location, commit)
+    with tempfile.TemporaryDirectory(prefix="openvid-index-") as staging:
+        folder = location if isinstance(location, Path) else Path(staging)
+        entries = [_write_table(folder, split, table) for split, table in tables.items()]
         if manifest is not None:
-            manifest.metadata = [entry if old.path == entry.path else old for old in manifest.metadata]
-    if manifest is not None:
-        manifest.metadata_format = METADATA_FORMAT_VERSION
-        write_text(staging / MANIFEST_FILE, manifest.to_json())
-    made = ""
-    if commit:
-        made = publish_folder(
-            staging,
-            str(location),
-            repo_type=REPO_TYPE,
-            revision=revision,
-            commit_message=f"Add byte ranges to {', '.join(tables)} (openvid-hf index)",
-        ).oid
-    return IndexSummary(str(target), samples, shards, reads, tables, time.perf_counter() - started, made)
+            by_path = {entry.path: entry for entry in entries}
+            manifest.metadata = [by_path.get(old.path, old) for old in manifest.metadata]
+            manifest.metadata_format = METADATA_FORMAT_VERSION
+            write_text(folder / MANIFEST_FILE, manifest.to_json())
+        made = ""
+        if not isinstance(location, Path):
+            made = publish_folder(
+                folder,
+                location,
+                repo_type=REPO_TYPE,
+                revision=revision,
+                commit_message=f"Add byte ranges to {', '.join(entry.path for entry in entries)} (openvid-hf index)",
+            ).oid
+    samples = sum(table.num_rows for table in tables.values())
+    shards = sum(len(urls) for urls in split_urls.values())
+    paths = [entry.path for entry in entries]
+    return IndexSummary(str(target), samples, shards, reads, paths, time.perf_counter() - started, made)
 
 
 def _data_files(location: Path | str, commit: str | None) -> dict[str, list[str]]:

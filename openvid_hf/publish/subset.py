@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from copy import deepcopy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# `datasets` is imported at the top: `openvid_hf` exports `load_subset` lazily, so importing the package does not.
 from datasets.iterable_dataset import ExamplesIterable
 
 from ..errors import OpenVidError, UsageError
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     import datasets
     import pyarrow as pa
 
-# This module imports `datasets` at its top: `openvid_hf` exports `load_subset` lazily, so importing the package
-# does not import it.
 #: Selected samples of one tar per unit of work (a "shard" for DataLoader workers, nodes and resume).
 UNIT_SAMPLES = 64
 #: Ranges closer than this are read as one: a member header and block padding lie between adjacent members.
@@ -97,7 +96,7 @@ def load_subset(
     return datasets.IterableDataset(examples, info=info, split=datasets.NamedSplit(split))
 
 
-def shard_of_url(location: Path | str, revision: str | None):
+def shard_of_url(location: Path | str, revision: str | None) -> Callable[[str], str]:
     """Maps a data file URL of the builder to the shard path the metadata table names."""
     if isinstance(location, Path):
         root = location.resolve()
@@ -106,7 +105,9 @@ def shard_of_url(location: Path | str, revision: str | None):
     return lambda url: url[len(prefix) :] if url.startswith(prefix) else url
 
 
-def _units(table: pa.Table, urls: list[str], shard_of, extensions: list[str]) -> list[dict[str, Any]]:
+def _units(
+    table: pa.Table, urls: list[str], shard_of: Callable[[str], str], extensions: list[str]
+) -> list[dict[str, Any]]:
     """The selected samples grouped by tar in the config's file order, members by offset, cut into units."""
     url_of = {shard_of(url): url for url in urls}
     columns = ["key", "shard"] + [
