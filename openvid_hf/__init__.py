@@ -25,6 +25,7 @@ _LAZY_EXPORTS = {
     "OpenVidClipDataset": "openvid_hf.training.clip_dataset",
     "read_frames": "openvid_hf.video.decoding",
     "load_metadata": "openvid_hf.publish.metadata",
+    "load_subset": "openvid_hf.publish.subset",
     "convert_original_checkpoint": "openvid_hf.model.convert",
     "save_pipeline": "openvid_hf.model.publishing",
     "push_pipeline": "openvid_hf.model.publishing",

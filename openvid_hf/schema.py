@@ -80,6 +80,47 @@ ARCHIVE_FIELD = Field("archive", "string", "release", "zip part that holds the v
 VIDEO_COLUMN = "mp4"
 RECORD_COLUMN = "json"
 
+#: The members of a published sample, in the order a shard holds them.
+MEMBER_EXTENSIONS = (RECORD_COLUMN, VIDEO_COLUMN)
+
+
+def member_offset_column(extension: str) -> str:
+    """The metadata column holding where the `{key}.{extension}` member's data starts inside its shard."""
+    return f"{extension}_offset"
+
+
+def member_size_column(extension: str) -> str:
+    """The metadata column holding the byte size of the `{key}.{extension}` member's data."""
+    return f"{extension}_size"
+
+
+def member_range_fields(extensions: tuple[str, ...] = MEMBER_EXTENSIONS) -> tuple[Field, ...]:
+    """Byte offset and size of each member's data in its tar, so a subset is read with range requests."""
+    fields: list[Field] = []
+    for extension in extensions:
+        fields.append(
+            Field(
+                member_offset_column(extension), "int64", "build", f"byte offset of the .{extension} data in the shard"
+            )
+        )
+        fields.append(Field(member_size_column(extension), "int64", "build", f"byte size of the .{extension} member"))
+    return tuple(fields)
+
+
+def ranged_extensions(column_names: list[str]) -> list[str]:
+    """The member extensions whose offset and size columns a metadata table has, in column order."""
+    suffix = member_offset_column("")
+    return [
+        name[: -len(suffix)]
+        for name in column_names
+        if name.endswith(suffix) and member_size_column(name[: -len(suffix)]) in column_names
+    ]
+
+
+#: Version of the metadata table's columns, recorded in the manifest: 1 had no byte ranges, 2 has
+#: `member_range_fields()` (`openvid-hf index` brings a version-1 repository to version 2).
+METADATA_FORMAT_VERSION = 2
+
 _PYTHON_TYPES = {"string": str, "float32": float, "int32": int, "bool": bool}
 
 
@@ -108,9 +149,9 @@ def published_features() -> datasets.Features:
     )
 
 
-def metadata_table_features() -> datasets.Features:
-    """The metadata table: every clip field plus its shard path and member name."""
-    return _features(FIELDS + METADATA_LOCATION_FIELDS)
+def metadata_table_features(with_ranges: bool = True) -> datasets.Features:
+    """The metadata table: every clip field, its shard path and member name and (format 2) its members' byte ranges."""
+    return _features(FIELDS + METADATA_LOCATION_FIELDS + (member_range_fields() if with_ranges else ()))
 
 
 def release_video_features() -> datasets.Features:

@@ -43,7 +43,7 @@ def clip_dataset(source, *args, **kwargs) -> OpenVidClipDataset:
 
 def shard_samples(paths) -> dict[str, dict]:
     """key -> record, read back from the shards."""
-    return {record["key"]: record for path in paths for _, record in read_shard_records(path)}
+    return {record["key"]: record for path in paths for _, record, _ in read_shard_records(path)}
 
 
 def shard_mp4s(paths) -> dict[str, bytes]:
@@ -130,7 +130,12 @@ def test_filters_use_the_record_before_decoding(published):
     keys = sorted(sample["key"] for sample in dataset)
     expected = [key for key in published.good_train_keys if published.train[key]["aesthetic_score"] >= threshold]
     assert keys == expected and keys
-    assert dataset.counts.filtered == sum(score < threshold for score in scores)
+    assert dataset.counts.filtered == 0  # pushed down to the metadata: the other clips are never read
+
+    by_expression = clip_dataset(published.root, where=f"aesthetic_score >= {threshold}")
+    assert sorted(sample["key"] for sample in by_expression) == expected
+    names = [published.train[key]["video"] for key in expected[:2]]
+    assert sorted(sample["key"] for sample in clip_dataset(published.root, where=names)) == expected[:2]
 
     tall = sorted(key for key, record in published.train.items() if record["height"] >= 720)
     hd = clip_dataset(published.root, filters=ClipFilter(min_height=720))

@@ -296,7 +296,9 @@ def test_precomputed_text_embeddings_are_cached_reused_and_train_like_t5(base_re
 
 def test_lora_trains_adapters_on_the_attention_projections_only(base_repo, dataset_repo, tmp_path):
     output_dir = tmp_path / "lora"
+    # `--filter` keeping every clip: the run reads its clips by byte range (load_subset) and trains the same way.
     extra = ("--use_lora", "--lora_rank", "4", "--train_batch_size", "2", "--max_train_steps", "3")
+    extra += ("--filter", "aesthetic_score >= 0 and not hd")
     assert run_train(train_args(base_repo, dataset_repo, output_dir, *extra)) == 0
 
     saved = load_file(output_dir / TRANSFORMER_WEIGHTS)
@@ -323,6 +325,7 @@ def test_lora_trains_adapters_on_the_attention_projections_only(base_repo, datas
         (["--pretrained_model_name_or_path", f"{REPO_NAMESPACE}/no-such-model"], 2, "no model repository"),
         (["--push_to_hub", "--hub_model_id", f"{REPO_NAMESPACE}/never"], 1, "no Hugging Face token found"),
         (["--caption_dropout", "1.5"], 2, "--caption_dropout must be within [0, 1]"),
+        (["--filter", "beauty > 3"], 2, "unknown column 'beauty'"),
     ],
 )
 def test_bad_arguments_fail_before_any_heavy_work(

@@ -33,7 +33,13 @@ from ..release.layout import HD_CSV, MAIN_CSV
 from ..release.reader import READ_AHEAD, ReleaseClip, ReleaseReader, ordered_map
 from ..release.skips import Skip, skipped_phrase
 from ..release.source import Release
-from ..schema import VIDEO_COLUMN, metadata_table_features
+from ..schema import (
+    RECORD_COLUMN,
+    VIDEO_COLUMN,
+    member_offset_column,
+    member_size_column,
+    metadata_table_features,
+)
 from .journal import JOURNAL_DIR, BuildJournal, ShardResult
 from .layout import (
     DATA_DIR,
@@ -61,7 +67,8 @@ class ShardMaker:
         path = self.out_dir / shard.path
         if finished is not None and _has_checksum(path, finished):
             finished.records = [
-                {**record, "shard": shard.path, "member": member} for member, record in read_shard_records(path)
+                _metadata_row(record, shard.path, member, ranges)
+                for member, record, ranges in read_shard_records(path)
             ]
             finished.reused = True
             return finished
@@ -78,9 +85,10 @@ class ShardMaker:
                     result.filtered += 1
                 else:
                     record, data = outcome
-                    writer.add_sample(record["key"], {"json": encode_record(record), VIDEO_COLUMN: data})
+                    members = {RECORD_COLUMN: encode_record(record), VIDEO_COLUMN: data}
+                    ranges = writer.add_sample(record["key"], members)
                     member = f"{record['key']}.{VIDEO_COLUMN}"
-                    result.records.append({**record, "shard": shard.path, "member": member})
+                    result.records.append(_metadata_row(record, shard.path, member, ranges))
         result.samples, result.bytes, result.sha256 = writer.samples, writer.size, writer.sha256
         return result
 
@@ -90,6 +98,14 @@ class ShardMaker:
         if not isinstance(outcome, ReleaseClip):
             return outcome
         return outcome.record(), outcome.data
+
+
+def _metadata_row(record: dict, shard: str, member: str, ranges: dict[str, tuple[int, int]]) -> dict:
+    """One row of the metadata table: the record, where the sample is, and its members' byte ranges."""
+    row = {**record, "shard": shard, "member": member}
+    for extension, (offset, size) in ranges.items():
+        row[member_offset_column(extension)], row[member_size_column(extension)] = offset, size
+    return row
 
 
 def _has_checksum(path: Path, finished: ShardResult) -> bool:
@@ -281,7 +297,7 @@ def _shard_results(
 
 
 def _write_metadata(out_dir: Path, split: str, results: list[ShardResult]) -> FileEntry:
-    """`metadata/{split}.parquet`: every published clip of the split in key order, with its shard and member."""
+    """`metadata/{split}.parquet`: every published clip of the split in key order, where it is, its ranges."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -18,6 +18,7 @@ from typing import Any
 from ..cards import CARD_FILE
 from ..errors import OpenVidError
 from ..release.skips import Skip
+from ..schema import METADATA_FORMAT_VERSION
 from .layout import DATA_DIR, MANIFEST_FILE, METADATA_DIR, shard_split_and_subset
 from .shards import file_sha256
 
@@ -62,6 +63,8 @@ class Manifest:
     metadata: list[FileEntry]
     skipped: list[Skip] = field(default_factory=list)
     filtered_out: int = 0
+    #: Columns of the metadata tables (`schema.METADATA_FORMAT_VERSION`); 1 before they held byte ranges.
+    metadata_format: int = METADATA_FORMAT_VERSION
 
     @property
     def files(self) -> list[FileEntry]:
@@ -135,6 +138,7 @@ class Manifest:
             "totals": self.totals(),
             "shards": [asdict(entry) for entry in self.shards],
             "metadata": [asdict(entry) for entry in self.metadata],
+            "metadata_format": self.metadata_format,
             "filtered_out": self.filtered_out,
             "skipped": {"counts": self.skipped_counts(), "items": [asdict(item) for item in self.skipped]},
         }
@@ -155,6 +159,7 @@ class Manifest:
                 metadata=[FileEntry(**entry) for entry in payload["metadata"]],
                 skipped=[Skip(**item) for item in payload["skipped"]["items"]],
                 filtered_out=payload["filtered_out"],
+                metadata_format=payload.get("metadata_format", 1),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise OpenVidError(f"{origin}: not a manifest written by openvid-hf build ({error})") from error

@@ -18,19 +18,30 @@ if TYPE_CHECKING:
 def load_metadata(
     repo_or_dir: str | os.PathLike, split: str = "train", revision: str | None = None
 ) -> datasets.Dataset:
-    """The metadata table of `split` (every clip field, its shard and member) from a built folder or a Hub repo."""
+    """The metadata table of `split` (clip fields, shard, member, byte ranges) from a folder or a Hub repo."""
+    import pyarrow.parquet as pq
     from datasets import Dataset
 
     location = parse_target(repo_or_dir)
+    if not isinstance(location, Path):
+        from huggingface_hub import HfApi
+
+        revision = commit_sha(HfApi(), location, revision)
+    path = metadata_file(location, split, revision)
+    # A table of metadata format 1 (before `openvid-hf index`) has no byte ranges: load what it has.
+    with_ranges = set(metadata_table_features()).issubset(pq.read_schema(path).names)
+    return Dataset.from_parquet(str(path), features=metadata_table_features(with_ranges))
+
+
+def metadata_file(location: Path | str, split: str, commit: str | None = None) -> Path:
+    """The local path of `metadata/{split}.parquet` of a folder, or of a Hub repo at `commit` (downloaded)."""
     relative = metadata_path(split)
     if isinstance(location, Path):
         path = location / relative
         if not path.is_file():
             splits = sorted(found.stem for found in (location / METADATA_DIR).glob("*.parquet"))
             raise OpenVidError(f"{location}: no {relative} (splits: {', '.join(splits) or 'none'})")
-    else:
-        from huggingface_hub import HfApi
+        return path
+    from huggingface_hub import HfApi
 
-        api = HfApi()
-        path = download(api, location, relative, commit_sha(api, location, revision))
-    return Dataset.from_parquet(str(path), features=metadata_table_features())
+    return Path(download(HfApi(), location, relative, commit))

@@ -67,10 +67,15 @@ class ShardWriter:
         self._tar = tarfile.open(fileobj=self._sink, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=_COPY_BUFFER)
         return self
 
-    def add_sample(self, key: str, members: dict[str, bytes]) -> None:
+    def add_sample(self, key: str, members: dict[str, bytes]) -> dict[str, tuple[int, int]]:
+        """Append one sample; returns each member's `(offset, size)`: where its data lies in the tar."""
+        ranges = {}
         for extension, data in members.items():
             self._tar.addfile(member_info(f"{key}.{extension}", len(data)), io.BytesIO(data))
+            # `tarfile` has just written the header, then the data padded to whole blocks.
+            ranges[extension] = (self._tar.offset - padded_size(len(data)), len(data))
         self.samples += 1
+        return ranges
 
     def __exit__(self, error_type, error, traceback) -> None:
         try:
@@ -101,15 +106,17 @@ def encode_record(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def read_shard_records(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """`(mp4 member name, record)` of each sample of a shard, from its `.json` members (video bytes are skipped)."""
+def read_shard_records(path: str | Path) -> list[tuple[str, dict[str, Any], dict[str, tuple[int, int]]]]:
+    """`(mp4 member name, record, each member's (offset, size))` of each sample of a shard (video bytes skipped)."""
     samples = []
+    ranges: dict[str, dict[str, tuple[int, int]]] = {}
     with tarfile.open(path, mode="r:") as archive:
         for member in archive:
-            if member.name.endswith(".json"):
-                record = json.loads(archive.extractfile(member).read())
-                samples.append((member.name[: -len(".json")] + ".mp4", record))
-    return samples
+            key, extension = member.name.rsplit(".", 1)
+            ranges.setdefault(key, {})[extension] = (member.offset_data, member.size)
+            if extension == "json":
+                samples.append((key, json.loads(archive.extractfile(member).read())))
+    return [(f"{key}.mp4", record, ranges[key]) for key, record in samples]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -120,6 +127,11 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def padded_size(size: int) -> int:
+    """Bytes a member's data takes in a tar: whole 512-byte blocks."""
+    return -(-size // _BLOCK) * _BLOCK
+
+
 def estimated_sample_bytes(video_size: int, record_size: int = 1024) -> int:
     """Tar bytes of one sample: a header and the data padded to 512-byte blocks, for the video and the record."""
-    return sum(_BLOCK + -(-size // _BLOCK) * _BLOCK for size in (video_size, record_size))
+    return sum(_BLOCK + padded_size(size) for size in (video_size, record_size))

@@ -70,6 +70,22 @@ class ClipFilter:
             and (self.camera_motion is None or row["camera_motion"] in self.camera_motion)
         )
 
+    def expression(self) -> str | None:
+        """The same filter as a metadata filter expression (`load_subset`'s `where`), or None when it keeps all."""
+        terms = [
+            f"{column} {operator} {bound!r}"
+            for column, operator, bound in (
+                ("aesthetic_score", ">=", self.min_aesthetic_score),
+                ("motion_score", ">=", self.min_motion_score),
+                ("motion_score", "<=", self.max_motion_score),
+                ("temporal_consistency_score", ">=", self.min_temporal_consistency_score),
+                ("camera_motion", "in", None if self.camera_motion is None else sorted(self.camera_motion)),
+                ("height", ">=", self.min_height),
+            )
+            if bound is not None
+        ]
+        return " and ".join(terms) or None
+
     def accepts_video(self, probe: VideoProbe) -> bool:
         return _at_least(probe.height, self.min_height)
 

@@ -289,12 +289,20 @@ class ReleaseReader:
 
 
 def ordered_map(function: Callable, items: Iterable, workers: int) -> Iterator:
-    """`map(function, items)` run up to `workers` items ahead in threads, yielding in order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    """`map(function, items)` run up to `workers` items ahead in threads, yielding in order.
+
+    Closing the iterator early cancels what has not started and waits for what has, so no read outlives it.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         pending: deque = deque()
         for item in items:
             pending.append(pool.submit(function, item))
             if len(pending) >= workers:
                 yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         while pending:
             yield pending.popleft().result()

@@ -3,7 +3,8 @@
 Tests, the training tests and the demo use it where the real checkpoints (T5-XXL, the SD VAE, MVDiT-XL/2) are far
 too big: a T5 tokenizer trained here with `tokenizers` (SentencePiece-style Unigram with `<pad>`, `</s>`, `<unk>`), a
 2-layer `T5EncoderModel`, a 4-block `AutoencoderKL` (so the VAE factor is 8, as the SD VAE's) and a 2-layer
-`MVDiTTransformer3DModel` whose zero-initialised layers are randomised too, so every module shapes the output.
+`MVDiTTransformer3DModel` with every parameter drawn at random (the original init zeroes some), so every module
+shapes the output.
 """
 
 from __future__ import annotations

@@ -47,6 +47,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument("--dataset_revision", default=None, help="branch, tag or commit of the dataset repository")
     add_filter_arguments(data, option_name=lambda name: f"--{name}")
+    data.add_argument(
+        "--filter",
+        default=None,
+        metavar="EXPR",
+        help='metadata filter expression, e.g. "aesthetic_score >= 6 and hd": only those clips are downloaded',
+    )
     data.add_argument("--num_frames", type=int, default=16, help="frames of a training clip (16)")
     data.add_argument("--frame_interval", type=int, default=3, help="source frames between sampled frames (3)")
     data.add_argument(
@@ -157,6 +163,11 @@ def check_values(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         _require(0.0 <= value <= 1.0, f"--{name} must be within [0, 1] (got {value})")
     ClipFilter.from_object(args)  # raises UsageError naming a bad bound
+    if args.filter is not None:
+        from ..publish.selection import parse_expression
+        from ..schema import metadata_table_features
+
+        parse_expression(args.filter, list(metadata_table_features()))  # a UsageError naming what is wrong
     if args.output_dir.exists():
         _require(args.output_dir.is_dir(), f"--output_dir {args.output_dir} is a file")
 

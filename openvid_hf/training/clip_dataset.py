@@ -1,12 +1,14 @@
 """Training clips streamed from the published OpenVid-1M dataset, for a (stateful) torch DataLoader.
 
 `OpenVidClipDataset` reads rows with plain `datasets` streaming (a Hub repository, a local build or
-WebDataset shards), splits them by node with `split_dataset_by_node` and by DataLoader worker (datasets
-gives each worker its own shards), filters them on the record's scores with `ClipFilter`, and turns each
-mp4 into a training clip with `ClipLoader`, seeded by `sample_rng(seed, epoch, key)`. A clip that cannot be
-decoded or is too short is logged, counted and skipped: it never stops a worker. The state is the row
-stream's own `state_dict` (how far each worker got), the epoch and the counts, so a `StatefulDataLoader`
-resumes mid-epoch with exactly the clips an uninterrupted run gives. Decisions: `docs/video.md`.
+WebDataset shards) or, when a selection is given (`where`, or the score filters), only the selected clips by byte
+range (`openvid_hf.publish.subset.load_subset`, same rows and features). It splits them by node with
+`split_dataset_by_node` and by DataLoader worker (datasets gives each worker its own shards), filters them on the
+record's scores with `ClipFilter`, and turns each mp4 into a training clip with `ClipLoader`, seeded by
+`sample_rng(seed, epoch, key)`. A clip that cannot be decoded or is too short is logged, counted and skipped: it
+never stops a worker. The state is the row stream's own `state_dict` (how far each worker got), the epoch and the
+counts, so a `StatefulDataLoader` resumes mid-epoch with exactly the clips an uninterrupted run gives. Decisions:
+`docs/video.md`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from datasets.distributed import split_dataset_by_node
 
 from ..errors import OpenVidError, UsageError
 from ..publish.layout import DEFAULT_CONFIG, SHARD_SUFFIX
+from ..publish.subset import NoByteRangesError, Where, load_subset
 from ..release.filters import ClipFilter
 from ..release.skips import skipped_phrase
 from ..schema import FIELD_NAMES, RECORD_COLUMN, VIDEO_COLUMN, published_features
@@ -95,7 +98,10 @@ class OpenVidClipDataset(torch.utils.data.IterableDataset):
             `.tar` path or glob pattern, or a list of them.
         config, split, revision: which rows of a published dataset (`config` is `default` or `hd`).
         clip_loader: frame sampling, decoding backend and transform (`ClipLoader()`: 16 frames, 256x256).
-        filters: score, camera-motion and height filters, applied to the record before any decoding.
+        filters: score, camera-motion and height filters, applied to the record before any decoding; on a
+            published dataset whose metadata has byte ranges, only the clips they keep are read at all.
+        where: a metadata filter expression (`"aesthetic_score >= 6 and hd"`) or a list of keys or video
+            names: only those clips are read (`load_subset`); not for WebDataset shard paths.
         seed: with the epoch and the key, seeds each clip's window and flip (`sample_rng`).
         rank, world_size: this node, for `split_dataset_by_node`; by default from the `RANK` and
             `WORLD_SIZE` environment variables (torchrun, `accelerate launch`), else a single node.
@@ -117,6 +123,7 @@ class OpenVidClipDataset(torch.utils.data.IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         revision: str | None = None,
+        where: Where = None,
     ):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise UsageError(f"seed must be an integer (got {seed!r})")
@@ -124,7 +131,7 @@ class OpenVidClipDataset(torch.utils.data.IterableDataset):
         self.filters = filters or ClipFilter()
         self.seed = seed
         self.rank, self.world_size = node_of(rank, world_size)
-        rows = load_rows(source, config, split, revision)
+        rows = load_rows(source, config, split, revision, where=where, filters=self.filters)
         if self.world_size > 1:
             rows = split_dataset_by_node(rows, rank=self.rank, world_size=self.world_size)
         self._rows = rows
@@ -232,15 +239,36 @@ def clip_row_features() -> datasets.Features:
     return features
 
 
-def load_rows(source: Source, config: str, split: str, revision: str | None = None) -> datasets.IterableDataset:
-    """The rows of a published dataset or of WebDataset shards, streamed, typed by the data contract."""
+def load_rows(
+    source: Source,
+    config: str,
+    split: str,
+    revision: str | None = None,
+    where: Where = None,
+    filters: ClipFilter | None = None,
+) -> datasets.IterableDataset:
+    """The rows of a published dataset or of WebDataset shards, streamed, typed by the data contract.
+
+    With a selection (`where`, or `filters` that keep less than everything) and byte ranges in the metadata, only
+    the selected rows are read (`load_subset`); without ranges, filters alone fall back to reading every row.
+    """
     features = clip_row_features()
     shards = shard_files(source)
     if shards is not None:
+        if where is not None:
+            raise UsageError("a selection (--filter) needs a published dataset with its metadata, not shard paths")
         return datasets.load_dataset(
             "webdataset", data_files={split: shards}, split=split, streaming=True, features=features
         )
     name = os.fspath(source)
+    selection = _selection(where, filters)
+    if selection is not None:
+        try:
+            return load_subset(name, selection, split=split, config=config, revision=revision).cast(features)
+        except NoByteRangesError:
+            if where is not None:
+                raise
+            logger.warning("%s has no byte ranges (`openvid-hf index` adds them): reading every clip", name)
     try:
         rows = datasets.load_dataset(name, config, split=split, streaming=True, revision=revision)
     except (FileNotFoundError, ValueError) as error:
@@ -252,6 +280,14 @@ def load_rows(source: Source, config: str, split: str, revision: str | None = No
             f"columns: {rows.column_names})"
         )
     return rows.cast(features)
+
+
+def _selection(where: Where, filters: ClipFilter | None) -> Where:
+    """What `load_subset` selects: `where` and the filters' expression together (the filters still check each row)."""
+    expression = filters.expression() if filters is not None else None
+    if where is None or expression is None or not isinstance(where, str):
+        return where if where is not None else expression
+    return f"({where}) and ({expression})"
 
 
 def shard_files(source: Source) -> list[str] | None:

@@ -103,18 +103,21 @@ def load_pipeline(name: str, revision: str | None, torch_dtype: torch.dtype | No
     return MVDiTPipeline.from_pretrained(name, revision=revision, transformer=transformer, torch_dtype=torch_dtype)
 
 
-def training_captions(name: str, config: str, filters: ClipFilter, revision: str | None = None) -> list[str]:
-    """The distinct captions of the train clips the loader can yield (config and filters applied), sorted.
+def training_captions(
+    name: str, config: str, filters: ClipFilter, revision: str | None = None, where: str | None = None
+) -> list[str]:
+    """The distinct captions of the train clips the loader can yield (config, filters and `where` applied), sorted.
 
     Read from the metadata table, so no video is opened: what `--precompute_text_embeddings` encodes.
     """
     from ..publish.metadata import load_metadata
+    from ..publish.selection import select_rows
 
     subsets = CONFIG_SUBSETS[config]
     scores = ["aesthetic_score", "motion_score", "temporal_consistency_score", "camera_motion"]
-    table = load_metadata(name, "train", revision).select_columns(sorted({"caption", "hd", "height", *scores}))
+    table = select_rows(load_metadata(name, "train", revision).data.table, where)
     captions = set()
-    for row in table:
+    for row in table.select(sorted({"caption", "hd", "height", *scores})).to_pylist():
         if subset_of(row["hd"]) in subsets and filters.accepts_record(row):
             captions.add(row["caption"])
     return sorted(captions)

@@ -316,7 +316,11 @@ class Trainer:
         args = self.args
         with self.accelerator.main_process_first():
             captions = training_captions(
-                args.dataset_name, args.dataset_config, ClipFilter.from_object(args), args.dataset_revision
+                args.dataset_name,
+                args.dataset_config,
+                ClipFilter.from_object(args),
+                args.dataset_revision,
+                where=args.filter,
             )
         captions = sorted({*captions, *(args.validation_prompts or [])})
         self.text_cache, self.precompute_summary = precompute_text_embeddings(
@@ -355,6 +359,7 @@ class Trainer:
                 rank=accelerator.process_index,
                 world_size=accelerator.num_processes,
                 revision=args.dataset_revision,
+                where=args.filter,
             )
         loader = StatefulDataLoader(
             dataset,
