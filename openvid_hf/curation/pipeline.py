@@ -1,0 +1,262 @@
+"""`openvid-hf curate`: the stages in order over an input folder, then the filters and the release.
+
+The scene stage runs per source video and the other CPU stages per clip, through the executor's `map`; model
+stages run in this process in batches, one model loaded at a time. Each stage records its rows in the work folder
+(`results.ResultStore`) and skips what a previous run finished with the same settings, so a re-run with new
+thresholds recomputes nothing and only rewrites the release.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import fsspec
+
+from .. import __version__
+from ..errors import OpenVidError, UsageError
+from ..progress import progress_bar
+from ..video.decoding import VideoDecodeError
+from .executor import Mapper, local_executor
+from .filters import Drop, Thresholds, drop_reason
+from .results import CLIPS_DIR, WORK_DIR, ResultStore
+from .scenes import SceneOptions, split_video
+from .writer import DEFAULT_PART_BYTES, write_release
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+#: Scoring stages in the order they run; the scene stage always runs first.
+STEPS = ("motion", "clarity", "consistency", "aesthetics", "captions")
+MODEL_STEPS = ("consistency", "aesthetics", "captions")
+#: Clips a model stage scores at once.
+DEFAULT_BATCH_SIZE = 8
+REPORT_FILE = "report.json"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The models of the model stages (Hub ids; the defaults are the paper's, docs/curation.md)."""
+
+    clip_model: str = "openai/clip-vit-large-patch14"
+    aesthetic_model: str = "openai/clip-vit-large-patch14"
+    aesthetic_head: str = "camenduru/improved-aesthetic-predictor/sac+logos+ava1-l14-linearMSE.pth"
+    caption_model: str = "llava-hf/LLaVA-NeXT-Video-7B-hf"
+    caption_prompt: str = "Describe this video in detail."
+    caption_max_new_tokens: int = 256
+    device: str = "cpu"
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+
+@dataclass(frozen=True)
+class CurateOptions:
+    steps: tuple[str, ...] = STEPS
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    scenes: SceneOptions = field(default_factory=SceneOptions)
+    flow: str = "farneback"
+    models: ModelOptions = field(default_factory=ModelOptions)
+    num_proc: int = 1
+    part_bytes: int = DEFAULT_PART_BYTES
+
+    def __post_init__(self):
+        unknown = [step for step in self.steps if step not in STEPS]
+        if unknown:
+            raise UsageError(f"--steps: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(STEPS)}")
+
+
+@dataclass
+class CurateSummary:
+    out_dir: Path
+    sources: int
+    failed: list[dict[str, str]]
+    clips: int
+    kept: int
+    hd: int
+    parts: int
+    drops: list[Drop]
+    seconds: float
+
+    def line(self) -> str:
+        reasons = Counter(drop.reason for drop in self.drops) + Counter(item["reason"] for item in self.failed)
+        dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "none"
+        return (
+            f"curated {self.out_dir}: {self.sources} videos -> {self.clips} clips, {self.kept} kept ({self.hd} hd) "
+            f"in {self.parts} zip parts; dropped or skipped: {dropped}; {self.seconds:.1f} s"
+        )
+
+
+def find_videos(source: str) -> tuple[fsspec.AbstractFileSystem, str, list[str]]:
+    """The video files under `source` (a folder or an fsspec URL), as paths relative to it, sorted."""
+    try:
+        fs, root = fsspec.core.url_to_fs(source)
+    except (ValueError, ImportError) as error:
+        raise UsageError(f"{source}: not a folder or an fsspec URL ({error})") from error
+    root = root.rstrip("/") or "/"
+    if not fs.isdir(root):
+        raise OpenVidError(f"{source}: no such folder")
+    found = sorted(
+        PurePosixPath(path).relative_to(PurePosixPath(root)).as_posix()
+        for path in fs.find(root)
+        if path.lower().endswith(VIDEO_SUFFIXES)
+    )
+    if not found:
+        raise OpenVidError(f"{source}: no videos ({', '.join(VIDEO_SUFFIXES)}) in this folder")
+    return fs, root, found
+
+
+def curate(source: str, out_dir: str | Path, options: CurateOptions = CurateOptions(), mapper: Mapper | None = None):
+    """Curate the videos under `source` into a release in `out_dir`; `mapper` runs the CPU stages."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    fs, root, videos = find_videos(source)
+    store = ResultStore(out_dir / WORK_DIR)
+    clips_dir = store.root / CLIPS_DIR
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    if mapper is None:
+        with local_executor(options.num_proc) as local_map:
+            return curate(source, out_dir, options, local_map)
+
+    _split_sources(store, mapper, fs, root, videos, clips_dir, options.scenes)
+    clips = [row["clip"] for row in store.merged(())]
+    for step in options.steps:
+        if step in MODEL_STEPS:
+            _model_stage(store, step, clips, clips_dir, options.models)
+        else:
+            _cpu_stage(store, step, clips, clips_dir, mapper, options.flow)
+
+    rows = store.merged(options.steps)
+    failed = [row for row in store.rows("sources") if row.get("error")]
+    failed = [{"video": row["source"], "reason": "undecodable", "detail": row["error"]} for row in failed]
+    kept, drops = [], []
+    for row in rows:
+        if row.get("error"):
+            failed.append({"video": row["clip"], "reason": "undecodable", "detail": row["error"]})
+            row["kept"] = False
+            continue
+        drop = drop_reason(row, options.thresholds)
+        row["kept"], row["drop_reason"] = drop is None, drop.reason if drop else None
+        (kept if drop is None else drops).append(row if drop is None else drop)
+    store.write_results(rows)
+    parts, hd = write_release(out_dir, clips_dir, kept, options.part_bytes)
+    summary = CurateSummary(
+        out_dir=out_dir,
+        sources=len(videos),
+        failed=failed,
+        clips=len(rows),
+        kept=len(kept),
+        hd=hd,
+        parts=parts,
+        drops=drops,
+        seconds=time.perf_counter() - started,
+    )
+    _write_report(store.root / REPORT_FILE, source, options, summary)
+    return summary
+
+
+def _split_sources(store, mapper, fs, root, videos, clips_dir, scene_options: SceneOptions) -> None:
+    settings = json.dumps(asdict(scene_options), sort_keys=True)
+    todo = [video for video in videos if video not in store.done("sources", settings, key="source")]
+    task = partial(_split_task, fs=fs, root=root, clips_dir=str(clips_dir), options=scene_options)
+    results = mapper(task, todo)
+    for video, (rows, error) in zip(todo, progress_bar(results, total=len(todo), desc="Cutting scenes"), strict=True):
+        store.add("scenes", rows, settings, key="source")
+        store.add("sources", [{"source": video, "clips": len(rows), "error": error}], settings, key="source")
+
+
+def _split_task(video: str, fs, root: str, clips_dir: str, options: SceneOptions):
+    """Cut one source video; (rows, None), or ([], why) for a video that cannot be read."""
+    try:
+        if isinstance(fs, fsspec.implementations.local.LocalFileSystem):
+            return split_video(f"{root}/{video}", video, clips_dir, options), None
+        with tempfile.TemporaryDirectory(dir=clips_dir) as folder:
+            local = Path(folder) / PurePosixPath(video).name
+            fs.get(f"{root}/{video}", str(local))
+            return split_video(local, video, clips_dir, options), None
+    except (VideoDecodeError, OSError) as error:
+        return [], str(error).splitlines()[0]
+
+
+def _cpu_stage(store, step: str, clips: list[str], clips_dir: Path, mapper: Mapper, flow: str) -> None:
+    settings = flow if step == "motion" else "laplacian"
+    todo = [clip for clip in clips if clip not in store.done(step, settings)]
+    results = mapper(partial(_score_task, step=step, clips_dir=str(clips_dir), flow=flow), todo)
+    batch = []
+    for row in progress_bar(results, total=len(todo), desc=f"Scoring {step}"):
+        batch.append(row)
+        if len(batch) >= 64:
+            store.add(step, batch, settings)
+            batch = []
+    store.add(step, batch, settings)
+
+
+def _score_task(clip: str, step: str, clips_dir: str, flow: str) -> dict[str, Any]:
+    from .clarity import clarity_of
+    from .motion import motion_of
+
+    path = Path(clips_dir) / clip
+    try:
+        return {"clip": clip, **(motion_of(path, flow) if step == "motion" else clarity_of(path))}
+    except VideoDecodeError as error:
+        return {"clip": clip, "error": str(error).splitlines()[0]}
+
+
+def _model_stage(store, step: str, clips: list[str], clips_dir: Path, models: ModelOptions) -> None:
+    settings = _model_settings(step, models)
+    todo = [clip for clip in clips if clip not in store.done(step, settings)]
+    if not todo:
+        return
+    model = _load_model(step, models)
+    bar = progress_bar(total=len(todo), desc=f"Scoring {step}")
+    for start in range(0, len(todo), models.batch_size):
+        batch = todo[start : start + models.batch_size]
+        store.add(step, model([clips_dir / clip for clip in batch]), settings)
+        bar.update(len(batch))
+    bar.close()
+
+
+def _model_settings(step: str, models: ModelOptions) -> str:
+    """What makes a model stage's results: redone when it changes."""
+    if step == "consistency":
+        return models.clip_model
+    if step == "aesthetics":
+        return f"{models.aesthetic_model} + {models.aesthetic_head}"
+    return f"{models.caption_model}: {models.caption_prompt} ({models.caption_max_new_tokens} tokens)"
+
+
+def _load_model(step: str, models: ModelOptions):
+    """The stage's scorer: a callable from a batch of clip paths to their rows."""
+    if step == "consistency":
+        from .consistency import TemporalConsistency
+
+        return TemporalConsistency(models.clip_model, models.device)
+    if step == "aesthetics":
+        from .aesthetics import AestheticScorer
+
+        return AestheticScorer(models.aesthetic_model, models.aesthetic_head, models.device)
+    from .captions import Captioner
+
+    return Captioner(models.caption_model, models.device, models.caption_prompt, models.caption_max_new_tokens)
+
+
+def _write_report(path: Path, source: str, options: CurateOptions, summary: CurateSummary) -> None:
+    """What produced the release and every clip left out, with its reason and score."""
+    from ..atomic import write_text
+
+    report = {
+        "tool": f"openvid-hf {__version__}",
+        "source": source,
+        "steps": list(options.steps),
+        "thresholds": options.thresholds.to_json(),
+        "scenes": asdict(options.scenes),
+        "flow": options.flow,
+        "models": {key: value for key, value in asdict(options.models).items() if key not in ("device", "batch_size")},
+        "clips": summary.clips,
+        "kept": summary.kept,
+        "dropped": [asdict(drop) for drop in summary.drops],
+        "skipped": summary.failed,
+    }
+    write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
