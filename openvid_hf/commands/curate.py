@@ -50,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--aesthetic-head", default=defaults.aesthetic_head, help="ORG/NAME/FILE of the predictor")
     parser.add_argument("--caption-model", default=defaults.caption_model, help="video captioning model")
     parser.add_argument("--caption-prompt", default=defaults.caption_prompt, help="what the captioner is asked")
+    parser.add_argument(
+        "--caption-frames", type=int, default=defaults.caption_frames, help="frames the captioner sees per clip"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=defaults.caption_max_new_tokens, help="caption length")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="clips per model batch")
 
@@ -63,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             "--executor ray arrives with the executor seam of the Ray issue; use --executor local for now"
         )
-    if args.num_proc < 1 or args.batch_size < 1:
-        raise UsageError("--num-proc and --batch-size must be at least 1")
+    if min(args.num_proc, args.batch_size, args.caption_frames, args.max_new_tokens) < 1:
+        raise UsageError("--num-proc, --batch-size, --caption-frames and --max-new-tokens must be at least 1")
     steps = tuple(step.strip() for step in args.steps.split(",") if step.strip())
     if args.skip_model_stages:
         steps = tuple(step for step in steps if step not in MODEL_STEPS)
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         caption_model=args.caption_model,
         caption_prompt=args.caption_prompt,
         caption_max_new_tokens=args.max_new_tokens,
+        caption_frames=args.caption_frames,
         device=args.device,
         batch_size=args.batch_size,
     )

@@ -45,9 +45,10 @@ class ModelOptions:
     clip_model: str = "openai/clip-vit-large-patch14"
     aesthetic_model: str = "openai/clip-vit-large-patch14"
     aesthetic_head: str = "camenduru/improved-aesthetic-predictor/sac+logos+ava1-l14-linearMSE.pth"
-    caption_model: str = "llava-hf/LLaVA-NeXT-Video-7B-hf"
+    caption_model: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
     caption_prompt: str = "Describe this video in detail."
     caption_max_new_tokens: int = 256
+    caption_frames: int = 8
     device: str = "cpu"
     batch_size: int = DEFAULT_BATCH_SIZE
 
@@ -224,7 +225,10 @@ def _model_settings(step: str, models: ModelOptions) -> str:
         return models.clip_model
     if step == "aesthetics":
         return f"{models.aesthetic_model} + {models.aesthetic_head}"
-    return f"{models.caption_model}: {models.caption_prompt} ({models.caption_max_new_tokens} tokens)"
+    return (
+        f"{models.caption_model}: {models.caption_prompt} "
+        f"({models.caption_frames} frames, {models.caption_max_new_tokens} tokens)"
+    )
 
 
 def _load_model(step: str, models: ModelOptions):
@@ -239,7 +243,13 @@ def _load_model(step: str, models: ModelOptions):
         return AestheticScorer(models.aesthetic_model, models.aesthetic_head, models.device)
     from .captions import Captioner
 
-    return Captioner(models.caption_model, models.device, models.caption_prompt, models.caption_max_new_tokens)
+    return Captioner(
+        models.caption_model,
+        models.device,
+        models.caption_prompt,
+        models.caption_max_new_tokens,
+        models.caption_frames,
+    )
 
 
 def _write_report(path: Path, source: str, options: CurateOptions, summary: CurateSummary) -> None:

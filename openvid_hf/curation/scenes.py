@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..atomic import PARTIAL_SUFFIX
@@ -66,7 +66,8 @@ def split_video(path: str | Path, source: str, clips_dir: str | Path, options: S
 
     path, clips_dir = Path(path), Path(clips_dir)
     scenes = detect_scenes(path, options)
-    stem = Path(source).stem
+    # A video in a subfolder keeps the folder in its clips' names, so equal names in two folders stay apart.
+    stem = PurePosixPath(source).with_suffix("").as_posix().replace("/", "_")
     rows = []
     try:
         packets = _packets(path)
