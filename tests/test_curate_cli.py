@@ -106,6 +106,9 @@ def test_build_publishes_it_and_load_dataset_reads_it(curated, tmp_path):
     assert records["pan_right_0_0to25.mp4"]["aesthetic_score"] is None
     assert records["pan_right_0_0to25.mp4"]["camera_motion"] == "pan_right"
     assert records["hd_0_0to15.mp4"]["hd"] and records["hd_0_0to15.mp4"]["height"] == 1080
+    # The card's statistics leave the scores no stage computed out, rather than printing NaN.
+    statistics = (built / "README.md").read_text().split("### Scores, durations and frame counts")[1]
+    assert "| `motion_score` |" in statistics and "`aesthetic_score`" not in statistics and "nan" not in statistics
 
 
 def test_new_thresholds_reapply_without_recomputing(raw_folder, curated, capsys):
@@ -144,7 +147,6 @@ def test_a_missing_or_empty_input_folder_is_one_clear_line(tmp_path, capsys):
 
 
 def test_clips_are_frame_exact(curated, raw_folder):
-    from openvid_hf.release.reader import ReleaseReader  # noqa: F401  (the reader is what build uses)
     from openvid_hf.video.decoding import read_frames
 
     source = read_frames(raw_folder / "shots.mp4", range(80), backend="pyav").numpy()

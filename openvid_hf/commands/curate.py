@@ -10,7 +10,7 @@ EXECUTORS = ("local", "ray")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..curation.pipeline import DEFAULT_BATCH_SIZE, STEPS, ModelOptions
+    from ..curation.options import DEFAULT_BATCH_SIZE, STEPS, ModelOptions
 
     defaults = ModelOptions()
     parser = add_command(
@@ -59,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..curation.filters import Thresholds
-    from ..curation.pipeline import MODEL_STEPS, CurateOptions, ModelOptions, curate
+    from ..curation.options import MODEL_STEPS, CurateOptions, ModelOptions
+    from ..curation.pipeline import curate
     from ..errors import UsageError
 
     if args.executor == "ray":

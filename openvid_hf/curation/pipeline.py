@@ -12,7 +12,7 @@ import json
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,49 +24,14 @@ from ..errors import OpenVidError, UsageError
 from ..progress import progress_bar
 from ..video.decoding import VideoDecodeError
 from .executor import Mapper, local_executor
-from .filters import Drop, Thresholds, drop_reason
+from .filters import Drop, drop_reason
+from .options import MODEL_STEPS, CurateOptions, ModelOptions
 from .results import CLIPS_DIR, WORK_DIR, ResultStore
 from .scenes import SceneOptions, split_video
-from .writer import DEFAULT_PART_BYTES, write_release
+from .writer import write_release
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
-#: Scoring stages in the order they run; the scene stage always runs first.
-STEPS = ("motion", "clarity", "consistency", "aesthetics", "captions")
-MODEL_STEPS = ("consistency", "aesthetics", "captions")
-#: Clips a model stage scores at once.
-DEFAULT_BATCH_SIZE = 8
 REPORT_FILE = "report.json"
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """The models of the model stages (Hub ids; the defaults are the paper's, docs/curation.md)."""
-
-    clip_model: str = "openai/clip-vit-large-patch14"
-    aesthetic_model: str = "openai/clip-vit-large-patch14"
-    aesthetic_head: str = "camenduru/improved-aesthetic-predictor/sac+logos+ava1-l14-linearMSE.pth"
-    caption_model: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
-    caption_prompt: str = "Describe this video in detail."
-    caption_max_new_tokens: int = 256
-    caption_frames: int = 8
-    device: str = "cpu"
-    batch_size: int = DEFAULT_BATCH_SIZE
-
-
-@dataclass(frozen=True)
-class CurateOptions:
-    steps: tuple[str, ...] = STEPS
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    scenes: SceneOptions = field(default_factory=SceneOptions)
-    flow: str = "farneback"
-    models: ModelOptions = field(default_factory=ModelOptions)
-    num_proc: int = 1
-    part_bytes: int = DEFAULT_PART_BYTES
-
-    def __post_init__(self):
-        unknown = [step for step in self.steps if step not in STEPS]
-        if unknown:
-            raise UsageError(f"--steps: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(STEPS)}")
 
 
 @dataclass
@@ -109,9 +74,12 @@ def find_videos(source: str) -> tuple[fsspec.AbstractFileSystem, str, list[str]]
     return fs, root, found
 
 
-def curate(source: str, out_dir: str | Path, options: CurateOptions = CurateOptions(), mapper: Mapper | None = None):
+def curate(
+    source: str, out_dir: str | Path, options: CurateOptions | None = None, mapper: Mapper | None = None
+) -> CurateSummary:
     """Curate the videos under `source` into a release in `out_dir`; `mapper` runs the CPU stages."""
     started = time.perf_counter()
+    options = options or CurateOptions()
     out_dir = Path(out_dir)
     fs, root, videos = find_videos(source)
     store = ResultStore(out_dir / WORK_DIR)
