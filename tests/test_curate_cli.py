@@ -107,7 +107,7 @@ def test_build_publishes_it_and_load_dataset_reads_it(curated, tmp_path):
     assert records["pan_right_0_0to25.mp4"]["camera_motion"] == "pan_right"
     assert records["hd_0_0to15.mp4"]["hd"] and records["hd_0_0to15.mp4"]["height"] == 1080
     # The card's statistics leave the scores no stage computed out, rather than printing NaN.
-    statistics = (built / "README.md").read_text().split("### Scores, durations and frame counts")[1]
+    statistics = (built / "README.md").read_text().split("### Scores, durations and frame counts")[1].split("\n#")[0]
     assert "| `motion_score` |" in statistics and "`aesthetic_score`" not in statistics and "nan" not in statistics
 
 
