@@ -152,3 +152,38 @@ def test_clips_are_frame_exact(curated, raw_folder):
     source = read_frames(raw_folder / "shots.mp4", range(80), backend="pyav").numpy()
     clip = read_frames(curated / WORK_DIR / "clips" / "shots_1_30to55.mp4", range(25), backend="pyav").numpy()
     assert np.array_equal(clip, source[30:55])
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small")
+    write_shots(folder / "shots.mp4", [30, 25, 25], gop=30)
+    write_video(folder / "pan.mp4", camera_frames("pan_left", 20, speed=2.0, seed=6))
+    return folder
+
+
+def test_a_process_pool_writes_the_same_release_byte_for_byte(small_folder, tmp_path):
+    releases = []
+    for num_proc in ("1", "2"):
+        out = tmp_path / f"proc{num_proc}"
+        assert main(["curate", str(small_folder), str(out), *FAST, "--num-proc", num_proc]) == 0
+        releases.append(
+            {
+                path.relative_to(out): path.read_bytes()
+                for path in out.rglob("*")
+                if ".curation" not in path.parts and path.is_file()
+            }
+        )
+    assert releases[0] == releases[1] and len(releases[0]) == 3
+
+
+def test_an_fsspec_url_is_an_input(small_folder, tmp_path):
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    memory.put(str(small_folder / "pan.mp4"), "/curate-input/pan.mp4")
+    try:
+        assert main(["curate", "memory://curate-input", str(tmp_path / "out"), *FAST]) == 0
+    finally:
+        memory.rm("/curate-input", recursive=True)
+    assert [row["video"] for row in csv_rows(tmp_path / "out" / MAIN_CSV)] == ["pan_0_0to20.mp4"]
