@@ -77,17 +77,30 @@ def find_videos(source: str) -> tuple[fsspec.AbstractFileSystem, str, list[str]]
 def curate(
     source: str, out_dir: str | Path, options: CurateOptions | None = None, mapper: Mapper | None = None
 ) -> CurateSummary:
-    """Curate the videos under `source` into a release in `out_dir`; `mapper` runs the CPU stages."""
+    """Curate the videos under `source` into a release in `out_dir`; `mapper` runs the CPU stages (default: a local
+    pool of `options.num_proc` processes)."""
     started = time.perf_counter()
     options = options or CurateOptions()
-    out_dir = Path(out_dir)
     fs, root, videos = find_videos(source)
+    if mapper is None:
+        with local_executor(options.num_proc) as local_map:
+            return _run(source, fs, root, videos, Path(out_dir), options, local_map, started)
+    return _run(source, fs, root, videos, Path(out_dir), options, mapper, started)
+
+
+def _run(
+    source: str,
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    videos: list[str],
+    out_dir: Path,
+    options: CurateOptions,
+    mapper: Mapper,
+    started: float,
+) -> CurateSummary:
     store = ResultStore(out_dir / WORK_DIR)
     clips_dir = store.root / CLIPS_DIR
     clips_dir.mkdir(parents=True, exist_ok=True)
-    if mapper is None:
-        with local_executor(options.num_proc) as local_map:
-            return curate(source, out_dir, options, local_map)
 
     _split_sources(store, mapper, fs, root, videos, clips_dir, options.scenes)
     clips = [row["clip"] for row in store.merged(())]
@@ -108,7 +121,10 @@ def curate(
             continue
         drop = drop_reason(row, options.thresholds)
         row["kept"], row["drop_reason"] = drop is None, drop.reason if drop else None
-        (kept if drop is None else drops).append(row if drop is None else drop)
+        if drop is None:
+            kept.append(row)
+        else:
+            drops.append(drop)
     store.write_results(rows)
     parts, hd = write_release(out_dir, clips_dir, kept, options.part_bytes)
     summary = CurateSummary(
@@ -126,7 +142,16 @@ def curate(
     return summary
 
 
-def _split_sources(store, mapper, fs, root, videos, clips_dir, scene_options: SceneOptions) -> None:
+def _split_sources(
+    store: ResultStore,
+    mapper: Mapper,
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    videos: list[str],
+    clips_dir: Path,
+    scene_options: SceneOptions,
+) -> None:
+    """Cut every source video not cut before with these scene settings; each records its clips or its error."""
     settings = json.dumps(asdict(scene_options), sort_keys=True)
     todo = [video for video in videos if video not in store.done("sources", settings, key="source")]
     task = partial(_split_task, fs=fs, root=root, clips_dir=str(clips_dir), options=scene_options)
@@ -136,7 +161,9 @@ def _split_sources(store, mapper, fs, root, videos, clips_dir, scene_options: Sc
         store.add("sources", [{"source": video, "clips": len(rows), "error": error}], settings, key="source")
 
 
-def _split_task(video: str, fs, root: str, clips_dir: str, options: SceneOptions):
+def _split_task(
+    video: str, fs: fsspec.AbstractFileSystem, root: str, clips_dir: str, options: SceneOptions
+) -> tuple[list[dict[str, Any]], str | None]:
     """Cut one source video; (rows, None), or ([], why) for a video that cannot be read."""
     try:
         if isinstance(fs, fsspec.implementations.local.LocalFileSystem):
@@ -149,7 +176,7 @@ def _split_task(video: str, fs, root: str, clips_dir: str, options: SceneOptions
         return [], str(error).splitlines()[0]
 
 
-def _cpu_stage(store, step: str, clips: list[str], clips_dir: Path, mapper: Mapper, flow: str) -> None:
+def _cpu_stage(store: ResultStore, step: str, clips: list[str], clips_dir: Path, mapper: Mapper, flow: str) -> None:
     settings = flow if step == "motion" else "laplacian"
     todo = [clip for clip in clips if clip not in store.done(step, settings)]
     results = mapper(partial(_score_task, step=step, clips_dir=str(clips_dir), flow=flow), todo)
@@ -173,7 +200,7 @@ def _score_task(clip: str, step: str, clips_dir: str, flow: str) -> dict[str, An
         return {"clip": clip, "error": str(error).splitlines()[0]}
 
 
-def _model_stage(store, step: str, clips: list[str], clips_dir: Path, models: ModelOptions) -> None:
+def _model_stage(store: ResultStore, step: str, clips: list[str], clips_dir: Path, models: ModelOptions) -> None:
     settings = _model_settings(step, models)
     todo = [clip for clip in clips if clip not in store.done(step, settings)]
     if not todo:
