@@ -187,3 +187,29 @@ def test_an_fsspec_url_is_an_input(small_folder, tmp_path):
     finally:
         memory.rm("/curate-input", recursive=True)
     assert [row["video"] for row in csv_rows(tmp_path / "out" / MAIN_CSV)] == ["pan_0_0to20.mp4"]
+
+
+def test_a_rerun_does_only_new_or_changed_work(small_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "raw"
+    shutil.copytree(small_folder, folder)
+    out = tmp_path / "out"
+    assert main(["curate", str(folder), str(out), *FAST]) == 0
+    work = out / WORK_DIR
+    before = {path.name: path.stat().st_mtime_ns for path in (work / "clips").iterdir()}
+    clarity = (work / "clarity.parquet").stat().st_mtime_ns
+    write_video(folder / "tilt.mp4", camera_frames("tilt_down", 20, speed=2.0, seed=7))
+    args = ["curate", str(folder), str(out), *FAST]
+    args[args.index("dis")] = "farneback"  # a new flow algorithm redoes the motion stage only
+    assert main(args) == 0
+    after = {path.name: path.stat().st_mtime_ns for path in (work / "clips").iterdir()}
+    assert set(after) - set(before) == {"tilt_0_0to20.mp4"}
+    assert all(after[name] == before[name] for name in before)  # the old sources were not cut again
+    import pyarrow.parquet as pq
+
+    motion = pq.read_table(work / "motion.parquet").to_pylist()
+    assert {row["settings"] for row in motion} == {"farneback"} and len(motion) == len(after)
+    clarity_rows = pq.read_table(work / "clarity.parquet").to_pylist()
+    assert (work / "clarity.parquet").stat().st_mtime_ns != clarity and len(clarity_rows) == len(after)
+    assert "tilt_0_0to20.mp4" in {row["video"] for row in csv_rows(out / MAIN_CSV)}
