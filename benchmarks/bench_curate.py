@@ -1,8 +1,9 @@
 """`openvid-hf curate` on CPU: clips per second of each weight-free stage on 720p input, and each stage's share.
 
-Writes `--videos` synthetic 1280x720 H.264 videos (25 fps, `--seconds` long, each two shots with a hard cut, a
-keyframe every second; textured pans, as `openvid_hf.testing.synthetic_videos` makes them), then times, in this
-process, one stage at a time over all of them:
+Writes `--videos` synthetic 1280x720 H.264 videos (25 fps, `--seconds` long, each two shots with a hard cut half
+a second after a keyframe, a keyframe every second; textured pans, as `openvid_hf.testing.synthetic_videos` makes
+them), so each video gives one stream-copied clip and one re-encoded clip. Then it times, in this process, one
+stage at a time over all of them:
 
 - decode (baseline): every frame of every clip decoded to RGB with PyAV, the floor of any stage that would look at
   every frame;
@@ -41,9 +42,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        shot = round(args.seconds * 25 / 2)
+        frames = round(args.seconds * 25)
+        first = (frames // 2) // 25 * 25 + 12  # the cut falls between keyframes: the second clip is re-encoded
         sources = [
-            write_shots(root / f"source{index}.mp4", [shot, shot], fps=25, gop=25, width=1280, height=720)
+            write_shots(root / f"source{index}.mp4", [first, frames - first], fps=25, gop=25, width=1280, height=720)
             for index in range(args.videos)
         ]
         clips_dir = root / "clips"
@@ -69,9 +71,9 @@ def main() -> None:
         timed("motion (dis)", lambda clip: motion_of(clip, "dis"))
         timed("clarity", clarity_of)
 
-    cuts = sorted({row["cut"] for row in rows})
+    cuts = ", ".join(f"{sum(row['cut'] == cut for row in rows)} {cut}" for cut in ("copy", "reencode"))
     pipeline = seconds["scenes"] + seconds["motion (farneback)"] + seconds["clarity"]
-    print(f"{len(sources)} videos of {args.seconds:g} s at 1280x720 -> {len(clips)} clips ({', '.join(cuts)})")
+    print(f"{len(sources)} videos of {args.seconds:g} s at 1280x720 -> {len(clips)} clips ({cuts})")
     print(f"{'stage':<20} {'clips/s':>8} {'x decode':>9} {'share':>7}")
     for name, value in seconds.items():
         share = f"{value / pipeline:6.0%}" if name in ("scenes", "motion (farneback)", "clarity") else "      -"
