@@ -32,6 +32,8 @@ from .writer import write_release
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 REPORT_FILE = "report.json"
+#: Rows of a CPU stage written per part: what an interrupted run may have to redo.
+BATCH_ROWS = 64
 
 
 @dataclass
@@ -111,7 +113,7 @@ def _run(
             _cpu_stage(store, step, clips, clips_dir, mapper, options.flow)
 
     rows = store.merged(options.steps)
-    failed = [row for row in store.rows("sources") if row.get("error")]
+    failed = [row for row in store.rows("sources", key="source") if row.get("error")]
     failed = [{"video": row["source"], "reason": "undecodable", "detail": row["error"]} for row in failed]
     kept, drops = [], []
     for row in rows:
@@ -156,9 +158,20 @@ def _split_sources(
     todo = [video for video in videos if video not in store.done("sources", settings, key="source")]
     task = partial(_split_task, fs=fs, root=root, clips_dir=str(clips_dir), options=scene_options)
     results = mapper(task, todo)
+    clips, sources = [], []
     for video, (rows, error) in zip(todo, progress_bar(results, total=len(todo), desc="Cutting scenes"), strict=True):
-        store.add("scenes", rows, settings, key="source")
-        store.add("sources", [{"source": video, "clips": len(rows), "error": error}], settings, key="source")
+        clips.extend(rows)
+        sources.append({"source": video, "clips": len(rows), "error": error})
+        if len(sources) >= BATCH_ROWS:
+            _add_sources(store, clips, sources, settings)
+            clips, sources = [], []
+    _add_sources(store, clips, sources, settings)
+
+
+def _add_sources(store: ResultStore, clips: list[dict], sources: list[dict], settings: str) -> None:
+    """The clips first: a source is done once its row is written, and then its clips are too."""
+    store.add("scenes", clips, settings)
+    store.add("sources", sources, settings)
 
 
 def _split_task(
@@ -183,7 +196,7 @@ def _cpu_stage(store: ResultStore, step: str, clips: list[str], clips_dir: Path,
     batch = []
     for row in progress_bar(results, total=len(todo), desc=f"Scoring {step}"):
         batch.append(row)
-        if len(batch) >= 64:
+        if len(batch) >= BATCH_ROWS:
             store.add(step, batch, settings)
             batch = []
     store.add(step, batch, settings)
