@@ -155,7 +155,8 @@ def _split_sources(
 ) -> None:
     """Cut every source video not cut before with these scene settings; each records its clips or its error."""
     settings = json.dumps(asdict(scene_options), sort_keys=True)
-    todo = [video for video in videos if video not in store.done("sources", settings, key="source")]
+    done = store.done("sources", settings, key="source")
+    todo = [video for video in videos if video not in done]
     task = partial(_split_task, fs=fs, root=root, clips_dir=str(clips_dir), options=scene_options)
     results = mapper(task, todo)
     clips, sources = [], []
@@ -191,7 +192,8 @@ def _split_task(
 
 def _cpu_stage(store: ResultStore, step: str, clips: list[str], clips_dir: Path, mapper: Mapper, flow: str) -> None:
     settings = flow if step == "motion" else "laplacian"
-    todo = [clip for clip in clips if clip not in store.done(step, settings)]
+    done = store.done(step, settings)
+    todo = [clip for clip in clips if clip not in done]
     results = mapper(partial(_score_task, step=step, clips_dir=str(clips_dir), flow=flow), todo)
     batch = []
     for row in progress_bar(results, total=len(todo), desc=f"Scoring {step}"):
@@ -215,7 +217,8 @@ def _score_task(clip: str, step: str, clips_dir: str, flow: str) -> dict[str, An
 
 def _model_stage(store: ResultStore, step: str, clips: list[str], clips_dir: Path, models: ModelOptions) -> None:
     settings = _model_settings(step, models)
-    todo = [clip for clip in clips if clip not in store.done(step, settings)]
+    done = store.done(step, settings)
+    todo = [clip for clip in clips if clip not in done]
     if not todo:
         return
     model = _load_model(step, models)
