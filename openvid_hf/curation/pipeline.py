@@ -45,6 +45,7 @@ class CurateSummary:
     kept: int
     hd: int
     parts: int
+    bytes: int
     drops: list[Drop]
     seconds: float
 
@@ -53,7 +54,8 @@ class CurateSummary:
         dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "none"
         return (
             f"curated {self.out_dir}: {self.sources} videos -> {self.clips} clips, {self.kept} kept ({self.hd} hd) "
-            f"in {self.parts} zip parts; dropped or skipped: {dropped}; {self.seconds:.1f} s"
+            f"in {self.parts} zip parts ({self.bytes / 1e6:.1f} MB); dropped or skipped: {dropped}; "
+            f"{self.seconds:.1f} s"
         )
 
 
@@ -137,6 +139,7 @@ def _run(
         kept=len(kept),
         hd=hd,
         parts=parts,
+        bytes=sum((clips_dir / row["clip"]).stat().st_size for row in kept),
         drops=drops,
         seconds=time.perf_counter() - started,
     )
