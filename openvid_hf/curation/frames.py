@@ -17,11 +17,10 @@ def spread(num_frames: int, count: int) -> list[int]:
     return sorted({round(i * (num_frames - 1) / max(count - 1, 1)) for i in range(count)})
 
 
-def read_clip_frames(path: str | Path, indices: list[int] | None = None, count: int = 8) -> np.ndarray:
-    """RGB uint8 frames `[T, H, W, 3]` at `indices` (default: `count` spread over the clip)."""
+def read_clip_frames(path: str | Path, count: int) -> np.ndarray:
+    """RGB uint8 frames `[T, H, W, 3]`: `count` spread over the clip (all of them when it is shorter)."""
     with open_video(path, backend="pyav") as video:
-        wanted = spread(video.num_frames, count) if indices is None else indices
-        return video.read(wanted).permute(0, 2, 3, 1).numpy()
+        return video.read(spread(video.num_frames, count)).permute(0, 2, 3, 1).numpy()
 
 
 def resized_gray(frame: np.ndarray, short_side: int) -> np.ndarray:
