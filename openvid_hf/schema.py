@@ -169,11 +169,18 @@ def release_metadata_features() -> datasets.Features:
     return _features((*tuple(FIELDS_BY_NAME[name] for name in names), ARCHIVE_FIELD))
 
 
-def parse_csv_value(field_name: str, text: str) -> str | float | int | bool:
+#: Scores a release may leave empty, read as missing (None, a null in Arrow): those a curation run did not compute
+#: (`openvid-hf curate --skip-model-stages` or `--steps`). An empty caption or camera motion stays "".
+OPTIONAL_SCORE_FIELDS = frozenset({"aesthetic_score", "motion_score", "temporal_consistency_score"})
+
+
+def parse_csv_value(field_name: str, text: str) -> str | float | int | bool | None:
     """Convert one CSV cell to the field's Python type; raises ValueError naming the field."""
     python_type = _PYTHON_TYPES[FIELDS_BY_NAME[field_name].dtype]
     if python_type is str:
         return text
+    if field_name in OPTIONAL_SCORE_FIELDS and not text.strip():
+        return None
     try:
         return int(float(text)) if python_type is int else python_type(text)
     except ValueError as error:
@@ -188,7 +195,10 @@ def rounded_to_float32(values: dict[str, Any]) -> dict[str, Any]:
     """
     import numpy as np
 
-    return {name: float(np.float32(value)) if name in FLOAT32_FIELDS else value for name, value in values.items()}
+    return {
+        name: float(np.float32(value)) if name in FLOAT32_FIELDS and value is not None else value
+        for name, value in values.items()
+    }
 
 
 def format_key(index: int) -> str:

@@ -34,7 +34,7 @@ LAYERS = (
     ("openvid_hf.pipelines",),
     ("openvid_hf.video",),
     ("openvid_hf.release",),
-    ("openvid_hf.publish", "openvid_hf.dataset_script"),
+    ("openvid_hf.publish", "openvid_hf.dataset_script", "openvid_hf.curation"),
     ("openvid_hf.model",),
     ("openvid_hf.training",),
     ("openvid_hf.testing",),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import OpenVidError, UsageError
 
-COMMANDS = ("sample", "inspect", "convert", "build", "push", "verify", "index", "generate", "train", "demo")
+COMMANDS = ("sample", "inspect", "curate", "convert", "build", "push", "verify", "index", "generate", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

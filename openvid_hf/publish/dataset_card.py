@@ -163,13 +163,17 @@ def _resolutions(tables) -> list[dict]:
 
 
 def _distributions(tables) -> list[dict]:
-    """Min, quartiles, max and mean of the scores, durations and frame counts over every published clip."""
+    """Min, quartiles, max and mean of the scores, durations and frame counts over every published clip.
+
+    Missing scores (a curated release without its model stages) are left out; a field with none is not listed.
+    """
     import numpy as np
 
     tables = list(tables)
     rows = []
     for name in DISTRIBUTION_FIELDS:
-        values = np.concatenate([table[name].to_numpy() for table in tables]).astype(np.float64)
+        values = np.concatenate([table[name].to_numpy(zero_copy_only=False) for table in tables]).astype(np.float64)
+        values = values[~np.isnan(values)]
         if not len(values):
             continue
         quantiles = np.quantile(values, (0.0, 0.25, 0.5, 0.75, 1.0))

@@ -65,7 +65,7 @@ class ClipFilter:
         return (
             _at_least(row["aesthetic_score"], self.min_aesthetic_score)
             and _at_least(row["motion_score"], self.min_motion_score)
-            and _at_least(-row["motion_score"], None if self.max_motion_score is None else -self.max_motion_score)
+            and _at_most(row["motion_score"], self.max_motion_score)
             and _at_least(row["temporal_consistency_score"], self.min_temporal_consistency_score)
             and (self.camera_motion is None or row["camera_motion"] in self.camera_motion)
         )
@@ -94,8 +94,13 @@ class ClipFilter:
         return self.accepts_row(record) and _at_least(record["height"], self.min_height)
 
 
-def _at_least(value: float, bound: float | None) -> bool:
-    return bound is None or value >= bound
+def _at_least(value: float | None, bound: float | None) -> bool:
+    """A missing score (an empty CSV field) never meets a bound."""
+    return bound is None or (value is not None and value >= bound)
+
+
+def _at_most(value: float | None, bound: float | None) -> bool:
+    return bound is None or (value is not None and value <= bound)
 
 
 def kebab_case(name: str) -> str:

@@ -304,5 +304,3 @@ def ordered_map(function: Callable, items: Iterable, workers: int) -> Iterator:
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        while pending:
-            yield pending.popleft().result()

@@ -1,0 +1,47 @@
+"""What `openvid-hf curate` can be asked: its steps, models and options (light: the CLI's parser imports it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+from .filters import Thresholds
+from .scenes import SceneOptions
+from .writer import DEFAULT_PART_BYTES
+
+#: Scoring stages in the order they run; the scene stage always runs first.
+STEPS = ("motion", "clarity", "consistency", "aesthetics", "captions")
+MODEL_STEPS = ("consistency", "aesthetics", "captions")
+#: Clips a model stage scores at once.
+DEFAULT_BATCH_SIZE = 8
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The models of the model stages: Hub ids (docs/curation.md says which defaults are the paper's)."""
+
+    clip_model: str = "openai/clip-vit-large-patch14"
+    aesthetic_model: str = "openai/clip-vit-large-patch14"
+    aesthetic_head: str = "camenduru/improved-aesthetic-predictor/sac+logos+ava1-l14-linearMSE.pth"
+    caption_model: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+    caption_prompt: str = "Describe this video in detail."
+    caption_max_new_tokens: int = 256
+    caption_frames: int = 8
+    device: str = "cpu"
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+
+@dataclass(frozen=True)
+class CurateOptions:
+    steps: tuple[str, ...] = STEPS
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    scenes: SceneOptions = field(default_factory=SceneOptions)
+    flow: str = "farneback"
+    models: ModelOptions = field(default_factory=ModelOptions)
+    num_proc: int = 1
+    part_bytes: int = DEFAULT_PART_BYTES
+
+    def __post_init__(self):
+        unknown = [step for step in self.steps if step not in STEPS]
+        if unknown:
+            raise UsageError(f"--steps: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(STEPS)}")
