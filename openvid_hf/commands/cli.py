@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import OpenVidError, UsageError
 
-COMMANDS = ("sample", "inspect", "convert", "build", "push", "verify", "generate", "train", "demo")
+COMMANDS = ("sample", "inspect", "convert", "build", "push", "publish", "verify", "generate", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

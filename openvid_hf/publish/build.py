@@ -3,30 +3,29 @@
 1. Plan, from the CSVs and the zip listings alone (no video byte read): every row whose video is found, in a
    seeded shuffle; `key` is the position after it, the first positions are the validation split, and each
    split's `sd` and `hd` clips are packed in key order into shards sized from the zip members.
-2. Write the shards, in `num_proc` processes: each reads its clips' bytes, probes the container header, drops
-   what cannot be published (undecodable, too short, under `min_height`) and writes a reproducible tar
-   (`openvid_hf.publish.shards`). A dropped clip leaves its key unused, so no other clip's key or shard changes.
+2. Write the shards through the executor seam (`openvid_hf.executors`: `num_proc` local processes, or Ray
+   tasks across a cluster whose nodes all see SOURCE and OUT_DIR): each worker reads its clips' bytes, probes
+   the container header, drops what cannot be published (undecodable, too short, under `min_height`) and writes
+   a reproducible tar (`openvid_hf.publish.shards`). A dropped clip leaves its key unused, so no other clip's key
+   or shard changes.
 3. Write the metadata tables, `manifest.json` and the card, each under a temporary name.
 
-The plan (`plan`) fixes every shard's content before anything is written, so the output does not depend on
-`num_proc`, and an interrupted build resumes: each finished shard is recorded with its SHA-256 in a journal
-(`journal`, removed when the build completes) and reused when its file still has that checksum.
+The plan (`plan`) fixes every shard's content before anything is written, so the output depends neither on the
+executor nor on the order shards complete in, and an interrupted build resumes: each finished shard is recorded
+with its SHA-256 in a journal (`journal`, removed when the build completes) and reused when its file still has
+that checksum. `openvid-hf publish` (`direct`) runs the same shard work with an upload instead of a folder.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from ..atomic import replacing, write_text
 from ..errors import OpenVidError
-from ..processes import die_with_parent
+from ..executors import Executor, make_executor
 from ..release.archives import default_index_cache_dir
 from ..release.filters import ClipFilter
 from ..release.layout import HD_CSV, MAIN_CSV
@@ -96,21 +95,48 @@ def _has_checksum(path: Path, finished: ShardResult) -> bool:
     return path.is_file() and path.stat().st_size == finished.bytes and file_sha256(path) == finished.sha256
 
 
-_worker_maker: ShardMaker | None = None
+@dataclass
+class ReleaseSpec:
+    """What a worker needs to read the release as the build does: picklable, for any executor's workers.
+
+    Each worker process keeps one reader for the spec it last served (a worker serves one job at a time).
+    """
+
+    source: str
+    storage_options: dict | None
+    filters: ClipFilter
+    min_frames: int
+
+    @classmethod
+    def of(cls, source: str, options: BuildOptions) -> ReleaseSpec:
+        return cls(worker_path(source), options.storage_options, options.filters, options.min_frames)
+
+    def reader(self) -> ReleaseReader:
+        global _worker_reader
+        if _worker_reader is None or _worker_reader[0] != self:
+            release = Release(self.source, self.storage_options)
+            _worker_reader = (self, ReleaseReader(release, filters=self.filters, min_frames=self.min_frames))
+        return _worker_reader[1]
 
 
-def _start_worker(
-    parent_pid: int, source: str, storage_options: dict | None, filters: ClipFilter, min_frames: int, out_dir: Path
-) -> None:
-    """A worker's reader and shard maker; the worker ends with the build (a killed build leaves no orphan)."""
-    global _worker_maker
-    die_with_parent(parent_pid)
-    reader = ReleaseReader(Release(source, storage_options), filters=filters, min_frames=min_frames)
-    _worker_maker = ShardMaker(reader, out_dir)
+def worker_path(source: str) -> str:
+    """`source` as a worker elsewhere (another working directory, another node) finds it: absolute when local."""
+    return source if "://" in source else str(Path(source).resolve())
 
 
-def _make_in_worker(shard: ShardPlan, finished: ShardResult | None) -> ShardResult:
-    return _worker_maker.make(shard, finished)
+#: This process's reader of the release and the spec it was made for.
+_worker_reader: tuple[ReleaseSpec, ReleaseReader] | None = None
+
+
+@dataclass
+class ShardJob:
+    """`build`'s work on a worker: make one planned shard in `out_dir` (a folder every worker sees), or reuse it."""
+
+    release: ReleaseSpec
+    out_dir: Path
+
+    def __call__(self, task: tuple[ShardPlan, ShardResult | None]) -> ShardResult:
+        return ShardMaker(self.release.reader(), self.out_dir).make(*task)
 
 
 @dataclass
@@ -140,14 +166,17 @@ def build_dataset(
     source: str | Path, out_dir: str | Path = DEFAULT_OUT_DIR, options: BuildOptions | None = None
 ) -> BuildSummary:
     """Build the published layout of the release at `source` (a folder or `hf://datasets/ORG/NAME`) in `out_dir`."""
-    from ..progress import progress_bar
-    from .dataset_card import write_dataset_card
-
     started = time.perf_counter()
     options = options or BuildOptions()
     source, out_dir = str(source), Path(out_dir)
-    card_repo_id = options.repo_id or str(out_dir)
     _check_out_dir(out_dir)
+    with make_executor(options.executor, options.num_proc, options.ray_address) as executor:
+        reader, plan = plan_release(source, options)
+        return _build(executor, reader, plan, source, out_dir, options, started)
+
+
+def plan_release(source: str, options: BuildOptions) -> tuple[ReleaseReader, BuildPlan]:
+    """The release's reader (its skip report filled) and the build plan; an error when nothing is left to publish."""
     reader = ReleaseReader(
         Release(source, options.storage_options),
         filters=options.filters,
@@ -160,6 +189,22 @@ def build_dataset(
             f"{source}: no clip to publish: {reader.report.filtered} rows filtered out, "
             f"{skipped_phrase(reader.report.counts())}"
         )
+    return reader, plan
+
+
+def _build(
+    executor: Executor,
+    reader: ReleaseReader,
+    plan: BuildPlan,
+    source: str,
+    out_dir: Path,
+    options: BuildOptions,
+    started: float,
+) -> BuildSummary:
+    from ..progress import progress_bar
+    from .dataset_card import write_dataset_card
+
+    card_repo_id = options.repo_id or str(out_dir)
     journal = BuildJournal(out_dir)
     previous = None if journal.exists() else _complete_build_of(out_dir, plan)
     if previous is not None:
@@ -171,14 +216,15 @@ def build_dataset(
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
     results: dict[str, ShardResult] = {}
     with progress_bar(total=len(plan.shards), desc=f"Writing shards to {out_dir}", unit=" shards") as progress:
-        for result in _shard_results(plan, finished, options, reader, out_dir):
+        job = ShardJob(ReleaseSpec.of(source, options), out_dir.resolve())
+        tasks = [(shard, finished.get(shard.path)) for shard in plan.shards]
+        for result in executor.imap_unordered(job, tasks):
             if not result.reused:
                 journal.record(result)
             results[result.path] = result
             progress.update()
     ordered = [results[shard.path] for shard in plan.shards]
-    metadata = [_write_metadata(out_dir, split, ordered) for split in SPLITS if _has_split(plan, split)]
-    manifest = _manifest(source, options, reader, plan, ordered, metadata)
+    manifest = write_tables(out_dir, source, options, reader, plan, ordered)
     # The manifest is written last: its presence says the folder is complete.
     write_dataset_card(out_dir, card_repo_id, manifest)
     write_text(out_dir / MANIFEST_FILE, manifest.to_json())
@@ -187,14 +233,16 @@ def build_dataset(
     return BuildSummary(out_dir, manifest, reused, time.perf_counter() - started)
 
 
-def _manifest(
+def write_tables(
+    out_dir: Path,
     source: str,
     options: BuildOptions,
     reader: ReleaseReader,
     plan: BuildPlan,
     results: list[ShardResult],
-    metadata: list[FileEntry],
 ) -> Manifest:
+    """Write the metadata tables of the finished shards (`results`, in plan order) and return the manifest."""
+    metadata = [write_metadata(out_dir, split, results) for split in SPLITS if has_split(plan, split)]
     skipped = [*plan.report.skipped, *(skip for result in results for skip in result.skipped)]
     return Manifest(
         source=source,
@@ -251,36 +299,11 @@ def _remove_files_not_in(out_dir: Path, keep: set[str]) -> None:
                 path.rmdir()
 
 
-def _has_split(plan: BuildPlan, split: str) -> bool:
+def has_split(plan: BuildPlan, split: str) -> bool:
     return any(shard_split_and_subset(shard.path)[0] == split for shard in plan.shards)
 
 
-def _shard_results(
-    plan: BuildPlan, finished: dict[str, ShardResult], options: BuildOptions, reader: ReleaseReader, out_dir: Path
-) -> Iterator[ShardResult]:
-    """Each planned shard made (or reused), by the build's reader or spread over `num_proc` worker processes."""
-    tasks = [(shard, finished.get(shard.path)) for shard in plan.shards]
-    workers = min(options.num_proc, len(tasks))
-    if workers <= 1:
-        maker = ShardMaker(reader, out_dir)
-        for task in tasks:
-            yield maker.make(*task)
-        return
-    # Spawned, not forked: the build process holds threads (read-ahead, HTTP clients) that fork would copy half-way.
-    context = multiprocessing.get_context("spawn")
-    release, filters = reader.release, options.filters
-    maker_args = (os.getpid(), release.source, options.storage_options, filters, options.min_frames, out_dir)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=maker_args) as pool:
-        futures = [pool.submit(_make_in_worker, *task) for task in tasks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def _write_metadata(out_dir: Path, split: str, results: list[ShardResult]) -> FileEntry:
+def write_metadata(out_dir: Path, split: str, results: list[ShardResult]) -> FileEntry:
     """`metadata/{split}.parquet`: every published clip of the split in key order, with its shard and member."""
     import pyarrow as pa
     import pyarrow.parquet as pq
