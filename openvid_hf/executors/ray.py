@@ -49,7 +49,8 @@ def check_reachable(address: str) -> None:
         ) from None
 
 
-def _apply(function: Callable[[Item], Result], item: Item) -> Result:
+def run_item(function: Callable[[Item], Result], item: Item) -> Result:
+    """The one Ray task: a busy worker's process title is `ray::run_item`."""
     return function(item)
 
 
@@ -88,7 +89,7 @@ class RayExecutor:
 
     def imap_unordered(self, function: Callable[[Item], Result], items: Iterable[Item]) -> Iterator[Result]:
         ray = self.ray
-        task = ray.remote(_apply).options(
+        task = ray.remote(run_item).options(
             max_retries=MAX_RETRIES, retry_exceptions=False, scheduling_strategy="SPREAD"
         )
         shared_function = ray.put(function)

@@ -38,16 +38,33 @@ class RayNode:
     head: bool
 
     def processes(self) -> list[int]:
-        """The node's processes still running (zombies, which are already dead, left out)."""
-        alive = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        """The node's processes still running: its daemons (its group) and its workers (their children, each in a
+        group of its own); zombies, already dead, left out."""
+        table = _process_table()
+        daemons = {pid for pid, (_, group) in table.items() if group == self.group}
+        return sorted(daemons | {pid for pid, (parent, _) in table.items() if parent in daemons})
+
+    def workers_running(self, title: str) -> list[int]:
+        """The node's worker processes whose title (`ray::FUNCTION` while running a task) starts with `title`."""
+        found = []
+        for pid in self.processes():
             with contextlib.suppress(OSError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == self.group and fields[0] != "Z":
-                    alive.append(int(entry.name))
-        return alive
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title.encode()):
+                    found.append(pid)
+        return found
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every live process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # after the command name
+            if fields[0] != "Z":
+                table[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return table
 
 
 class LocalRayCluster:
@@ -119,17 +136,19 @@ class LocalRayCluster:
         return node
 
     def kill_node(self, node: RayNode) -> None:
-        """SIGKILL every process of the node at once, as when its machine is lost."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(node.group, signal.SIGKILL)
+        """SIGKILL every process of the node, workers included, as when its machine is lost."""
+        for pid in node.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """End the nodes this cluster started (workers first, the head last), then remove their temp dirs."""
         import shutil
 
         for node in reversed(self.nodes):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(node.group, signal.SIGTERM)
+            for pid in node.processes():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE
             while node.processes() and time.monotonic() < deadline:
                 time.sleep(0.1)
