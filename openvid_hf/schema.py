@@ -6,6 +6,7 @@ all ask this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,15 +129,21 @@ def release_metadata_features() -> datasets.Features:
     return _features((*tuple(FIELDS_BY_NAME[name] for name in names), ARCHIVE_FIELD))
 
 
-def parse_csv_value(field_name: str, text: str) -> str | float | int | bool:
-    """Convert one CSV cell to the field's Python type; raises ValueError naming the field."""
+def csv_parser(field_name: str) -> Callable[[str], str | float | int]:
+    """The function converting the field's CSV cells to its Python type (looked up once, used for every row); it
+    raises ValueError naming the column."""
     python_type = _PYTHON_TYPES[FIELDS_BY_NAME[field_name].dtype]
     if python_type is str:
-        return text
-    try:
-        return int(float(text)) if python_type is int else python_type(text)
-    except ValueError as error:
-        raise ValueError(f"column {FIELDS_BY_NAME[field_name].csv_column!r}: not a number: {text!r}") from error
+        return str
+    column = FIELDS_BY_NAME[field_name].csv_column
+
+    def parse(text: str) -> float | int:
+        try:
+            return int(float(text)) if python_type is int else python_type(text)
+        except ValueError as error:
+            raise ValueError(f"column {column!r}: not a number: {text!r}") from error
+
+    return parse
 
 
 def rounded_to_float32(values: dict[str, Any]) -> dict[str, Any]:

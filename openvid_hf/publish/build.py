@@ -19,6 +19,7 @@ that checksum. `openvid-hf publish` (`direct`) runs the same shard work with an 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from .layout import (
     shard_split_and_subset,
 )
 from .manifest import FileEntry, Manifest, local_tree
-from .plan import BuildOptions, BuildPlan, ShardPlan, filters_as_json, plan_build
+from .plan import BuildOptions, BuildPlan, PlannedClip, ShardPlan, filters_as_json, plan_build
 from .shards import ShardWriter, encode_record, file_sha256, read_shard_records
 
 
@@ -68,9 +69,9 @@ class ShardMaker:
 
     def _write(self, shard: ShardPlan, path: Path) -> ShardResult:
         result = ShardResult(shard.path)
-        located = (clip.release_clip() for clip in shard.clips)
+        batches = ordered_map(self._read_batch, _batches(shard.clips), READ_AHEAD)
         with ShardWriter(path) as writer:
-            for outcome in ordered_map(self._read_sample, located, READ_AHEAD):
+            for outcome in (outcome for batch in batches for outcome in batch):
                 if isinstance(outcome, Skip):
                     result.skipped.append(outcome)
                 elif outcome is None:
@@ -83,6 +84,9 @@ class ShardMaker:
         result.samples, result.bytes, result.sha256 = writer.samples, writer.size, writer.sha256
         return result
 
+    def _read_batch(self, clips: list[PlannedClip]) -> list[tuple[dict, bytes] | Skip | None]:
+        return [self._read_sample(clip.release_clip()) for clip in clips]
+
     def _read_sample(self, clip: ReleaseClip) -> tuple[dict, bytes] | Skip | None:
         """Read, check and hash one clip: run in the read-ahead threads, beside the writer hashing the shard."""
         outcome = self.reader.read_clip(clip)
@@ -91,8 +95,28 @@ class ShardMaker:
         return outcome.record(), outcome.data
 
 
+def _batches(clips: tuple[PlannedClip, ...]) -> Iterator[list[PlannedClip]]:
+    """Consecutive clips up to `READ_BATCH_BYTES` (or `READ_BATCH_CLIPS` clips) a batch: one read-ahead task each,
+    so a small clip does not pay a thread hand-off of its own and a large one still gets a task to itself."""
+    batch: list[PlannedClip] = []
+    size = 0
+    for clip in clips:
+        batch.append(clip)
+        size += clip.location.member.compressed_size
+        if size >= READ_BATCH_BYTES or len(batch) >= READ_BATCH_CLIPS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def _has_checksum(path: Path, finished: ShardResult) -> bool:
     return path.is_file() and path.stat().st_size == finished.bytes and file_sha256(path) == finished.sha256
+
+
+#: A read-ahead task reads clips up to this many bytes, or this many clips (see `_batches`).
+READ_BATCH_BYTES = 1 << 20
+READ_BATCH_CLIPS = 64
 
 
 @dataclass
@@ -146,6 +170,8 @@ class BuildSummary:
     reused: int
     seconds: float
     up_to_date: bool = False
+    #: Of `seconds`, the driver's planning (CSVs, zip listings, shuffle, shard assignment).
+    plan_seconds: float = 0.0
 
     def line(self) -> str:
         totals = self.manifest.totals()
@@ -171,8 +197,10 @@ def build_dataset(
     source, out_dir = str(source), Path(out_dir)
     _check_out_dir(out_dir)
     with make_executor(options.executor, options.num_proc, options.ray_address) as executor:
+        planning = time.perf_counter()
         reader, plan = plan_release(source, options)
-        return _build(executor, reader, plan, source, out_dir, options, started)
+        timing = (started, time.perf_counter() - planning)
+        return _build(executor, reader, plan, source, out_dir, options, timing)
 
 
 def plan_release(source: str, options: BuildOptions) -> tuple[ReleaseReader, BuildPlan]:
@@ -199,17 +227,21 @@ def _build(
     source: str,
     out_dir: Path,
     options: BuildOptions,
-    started: float,
+    timing: tuple[float, float],
 ) -> BuildSummary:
+    """Write the planned shards (reusing finished ones), then the tables, card and manifest; `timing` is when the
+    build started and how long planning took."""
     from ..progress import progress_bar
     from .dataset_card import write_dataset_card
 
+    started, plan_seconds = timing
     card_repo_id = options.repo_id or str(out_dir)
     journal = BuildJournal(out_dir)
     previous = None if journal.exists() else _complete_build_of(out_dir, plan)
     if previous is not None:
         write_dataset_card(out_dir, card_repo_id, previous)
-        return BuildSummary(out_dir, previous, len(plan.shards), time.perf_counter() - started, up_to_date=True)
+        seconds = time.perf_counter() - started
+        return BuildSummary(out_dir, previous, len(plan.shards), seconds, up_to_date=True, plan_seconds=plan_seconds)
 
     finished = journal.start(plan.fingerprint)
     _remove_files_not_in(out_dir, plan.paths())
@@ -230,7 +262,7 @@ def _build(
     write_text(out_dir / MANIFEST_FILE, manifest.to_json())
     journal.remove()
     reused = sum(result.reused for result in ordered)
-    return BuildSummary(out_dir, manifest, reused, time.perf_counter() - started)
+    return BuildSummary(out_dir, manifest, reused, time.perf_counter() - started, plan_seconds=plan_seconds)
 
 
 def write_tables(
