@@ -22,6 +22,8 @@ MAX_RETRIES = 3
 IN_FLIGHT_PER_CPU = 2
 #: Seconds to wait for the head node's port before calling the address unreachable.
 CONNECT_TIMEOUT = 10.0
+#: The end of the items, for `next`.
+_DONE = object()
 INSTALL_HINT = "--executor ray needs Ray: install it with pip install 'openvid-hf[ray]'"
 RESUME_HINT = "run the same command again to resume: finished work is kept"
 
@@ -73,7 +75,6 @@ class RayExecutor:
                     include_dashboard=False,
                     logging_level=logging.WARNING,
                     log_to_driver=False,
-                    configure_logging=True,
                 )
             except (ConnectionError, RuntimeError, ValueError) as error:
                 where = self.address or "a local Ray"
@@ -121,6 +122,3 @@ class RayExecutor:
             raise OpenVidError(f"a Ray task failed: {first_line(cause or error)}; {RESUME_HINT}") from None
         except ray.exceptions.RayError as error:
             raise OpenVidError(f"Ray failed: {first_line(error)}; {RESUME_HINT}") from None
-
-
-_DONE = object()

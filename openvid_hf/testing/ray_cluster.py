@@ -107,8 +107,8 @@ class LocalRayCluster:
             "--dashboard-agent-grpc-port": free_port(),
             "--runtime-env-agent-port": free_port(),
         }
-        if head:
-            ports["--ray-client-server-port"] = free_port()
+        if head:  # the head's dashboard process runs even without the dashboard, on a port of its own
+            ports |= {"--ray-client-server-port": free_port(), "--dashboard-port": free_port()}
         command = [
             str(Path(sys.executable).parent / "ray"),
             "start",
