@@ -108,3 +108,13 @@ def test_a_node_killed_mid_build_changes_nothing(ray_cluster, tmp_path):
     assert "error" not in outcome, outcome.get("error")
     assert not victim.processes()
     assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
+
+
+def test_inspect_on_ray_reports_what_it_reports_locally(ray_cluster, sample_release, tmp_path):
+    from openvid_hf.release.inspect import inspect_release
+
+    local = inspect_release(sample_release.root, min_frames=16, index_cache_dir=tmp_path)
+    on_ray = inspect_release(
+        sample_release.root, min_frames=16, index_cache_dir=tmp_path, executor="ray", ray_address=ray_cluster.address
+    )
+    assert on_ray["skipped"] == local["skipped"] and len(local["skipped"]) >= 5

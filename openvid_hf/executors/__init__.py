@@ -14,17 +14,24 @@ from .base import Executor
 #: The `--executor` choices.
 EXECUTORS = ("local", "ray")
 
-__all__ = ["EXECUTORS", "Executor", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "check_executor", "make_executor"]
+
+
+def check_executor(kind: str, ray_address: str | None) -> None:
+    """A `UsageError` unless `kind` is an executor and `ray_address` goes with it."""
+    if kind not in EXECUTORS:
+        raise UsageError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
+    if ray_address is not None and kind != "ray":
+        raise UsageError("--ray-address applies to --executor ray")
 
 
 def make_executor(kind: str = "local", num_proc: int = 1, ray_address: str | None = None) -> Executor:
     """The executor `kind` names: `local` (`num_proc` processes) or `ray` (the cluster at `ray_address`)."""
+    check_executor(kind, ray_address)
     if kind == "local":
         from .local import LocalExecutor
 
         return LocalExecutor(num_proc)
-    if kind == "ray":
-        from .ray import RayExecutor
+    from .ray import RayExecutor
 
-        return RayExecutor(ray_address)
-    raise UsageError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
+    return RayExecutor(ray_address)

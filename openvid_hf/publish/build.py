@@ -28,11 +28,11 @@ from ..atomic import replacing, write_text
 from ..errors import OpenVidError
 from ..executors import Executor, make_executor
 from ..release.archives import default_index_cache_dir
-from ..release.filters import ClipFilter
 from ..release.layout import HD_CSV, MAIN_CSV
 from ..release.reader import READ_AHEAD, ReleaseClip, ReleaseReader, ordered_map
 from ..release.skips import Skip, skipped_phrase
 from ..release.source import Release
+from ..release.workers import ReleaseSpec
 from ..schema import VIDEO_COLUMN, metadata_table_features
 from .journal import JOURNAL_DIR, BuildJournal, ShardResult
 from .layout import (
@@ -120,39 +120,6 @@ READ_BATCH_CLIPS = 64
 
 
 @dataclass
-class ReleaseSpec:
-    """What a worker needs to read the release as the build does: picklable, for any executor's workers.
-
-    Each worker process keeps one reader for the spec it last served (a worker serves one job at a time).
-    """
-
-    source: str
-    storage_options: dict | None
-    filters: ClipFilter
-    min_frames: int
-
-    @classmethod
-    def of(cls, source: str, options: BuildOptions) -> ReleaseSpec:
-        return cls(worker_path(source), options.storage_options, options.filters, options.min_frames)
-
-    def reader(self) -> ReleaseReader:
-        global _worker_reader
-        if _worker_reader is None or _worker_reader[0] != self:
-            release = Release(self.source, self.storage_options)
-            _worker_reader = (self, ReleaseReader(release, filters=self.filters, min_frames=self.min_frames))
-        return _worker_reader[1]
-
-
-def worker_path(source: str) -> str:
-    """`source` as a worker elsewhere (another working directory, another node) finds it: absolute when local."""
-    return source if "://" in source else str(Path(source).resolve())
-
-
-#: This process's reader of the release and the spec it was made for.
-_worker_reader: tuple[ReleaseSpec, ReleaseReader] | None = None
-
-
-@dataclass
 class ShardJob:
     """`build`'s work on a worker: make one planned shard in `out_dir` (a folder every worker sees), or reuse it."""
 
@@ -203,6 +170,11 @@ def build_dataset(
         return _build(executor, reader, plan, source, out_dir, options, timing)
 
 
+def release_spec(source: str, options: BuildOptions) -> ReleaseSpec:
+    """How the build's workers read the release."""
+    return ReleaseSpec(source, options.storage_options, options.filters, options.min_frames)
+
+
 def plan_release(source: str, options: BuildOptions) -> tuple[ReleaseReader, BuildPlan]:
     """The release's reader (its skip report filled) and the build plan; an error when nothing is left to publish."""
     reader = ReleaseReader(
@@ -248,7 +220,7 @@ def _build(
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
     results: dict[str, ShardResult] = {}
     with progress_bar(total=len(plan.shards), desc=f"Writing shards to {out_dir}", unit=" shards") as progress:
-        job = ShardJob(ReleaseSpec.of(source, options), out_dir.resolve())
+        job = ShardJob(release_spec(source, options), out_dir.resolve())
         tasks = [(shard, finished.get(shard.path)) for shard in plan.shards]
         for result in executor.imap_unordered(job, tasks):
             if not result.reused:

@@ -31,7 +31,8 @@ from ..errors import OpenVidError
 from ..executors import make_executor
 from ..hub import check_repo_id, commit_operations, ensure_repo, preupload_file, publish_folder, require_token
 from ..release.skips import skipped_phrase
-from .build import ReleaseSpec, ShardMaker, plan_release, write_tables
+from ..release.workers import ReleaseSpec
+from .build import ShardMaker, plan_release, release_spec, write_tables
 from .dataset_card import write_dataset_card
 from .journal import ShardResult
 from .layout import DATA_DIR, MANIFEST_FILE, METADATA_DIR
@@ -120,7 +121,7 @@ def publish_release(
             return PublishSummary(repo_id, revision or "main", head, previous, 0, len(plan.shards), report, seconds)
         done = _published_shards(api, repo_id, head, plan, tree)
         batch = _CommitBatch(repo_id, revision, head, plan.fingerprint)
-        job = PublishShardJob(ReleaseSpec.of(source, options), repo_id, revision)
+        job = PublishShardJob(release_spec(source, options), repo_id, revision)
         todo = [shard for shard in plan.shards if shard.path not in done]
         results = dict(done)
         with progress_bar(total=len(todo), desc=f"Publishing shards to {repo_id}", unit=" shards") as progress:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
-from ..executors import EXECUTORS
+from ..executors import check_executor
 from ..hub import check_repo_id
 from ..release.filters import DEFAULT_MIN_FRAMES, ClipFilter
 from ..release.reader import Location, ReleaseClip, ReleaseReader
@@ -81,10 +81,7 @@ class BuildOptions:
             raise UsageError(f"validation_size must be a non-negative integer (got {self.validation_size!r})")
         if self.repo_id is not None:
             check_repo_id(self.repo_id, "repo_id")
-        if self.executor not in EXECUTORS:
-            raise UsageError(f"unknown executor {self.executor!r}; choose one of {', '.join(EXECUTORS)}")
-        if self.ray_address is not None and self.executor != "ray":
-            raise UsageError("--ray-address applies to --executor ray")
+        check_executor(self.executor, self.ray_address)
 
 
 def validation_count(requested: int | None, rows: int) -> int:
