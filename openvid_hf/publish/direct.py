@@ -140,7 +140,8 @@ def publish_release(
         with tempfile.TemporaryDirectory(prefix="openvid-hf-publish-") as staging:
             manifest = write_tables(Path(staging), source, options, reader, plan, ordered)
             Path(staging, MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
-            stale = sorted(path for path in tree if path.split("/", 1)[0] == DATA_DIR and path not in plan.paths())
+            planned = plan.paths()
+            stale = sorted(path for path in tree if path.split("/", 1)[0] == DATA_DIR and path not in planned)
             commit = publish_folder(
                 staging,
                 repo_id,
