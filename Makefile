@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,dev,curate]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,dev,curate,ray]"
 	touch $(STAMP)
 
 install: ffmpeg $(STAMP)

@@ -6,6 +6,7 @@ all ask this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,17 +175,24 @@ def release_metadata_features() -> datasets.Features:
 OPTIONAL_SCORE_FIELDS = frozenset({"aesthetic_score", "motion_score", "temporal_consistency_score"})
 
 
-def parse_csv_value(field_name: str, text: str) -> str | float | int | bool | None:
-    """Convert one CSV cell to the field's Python type; raises ValueError naming the field."""
+def csv_parser(field_name: str) -> Callable[[str], str | float | int | None]:
+    """The function converting the field's CSV cells to its Python type (looked up once, used for every row); it
+    raises ValueError naming the column. An empty optional score is None."""
     python_type = _PYTHON_TYPES[FIELDS_BY_NAME[field_name].dtype]
     if python_type is str:
-        return text
-    if field_name in OPTIONAL_SCORE_FIELDS and not text.strip():
-        return None
-    try:
-        return int(float(text)) if python_type is int else python_type(text)
-    except ValueError as error:
-        raise ValueError(f"column {FIELDS_BY_NAME[field_name].csv_column!r}: not a number: {text!r}") from error
+        return str
+    column = FIELDS_BY_NAME[field_name].csv_column
+    optional = field_name in OPTIONAL_SCORE_FIELDS
+
+    def parse(text: str) -> float | int | None:
+        if optional and not text.strip():
+            return None
+        try:
+            return int(float(text)) if python_type is int else python_type(text)
+        except ValueError as error:
+            raise ValueError(f"column {column!r}: not a number: {text!r}") from error
+
+    return parse
 
 
 def rounded_to_float32(values: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ LAYERS = (
         "openvid_hf.processes",
     ),
     ("openvid_hf.pipelines",),
+    ("openvid_hf.executors",),
     ("openvid_hf.video",),
     ("openvid_hf.release",),
     ("openvid_hf.publish", "openvid_hf.dataset_script", "openvid_hf.curation"),

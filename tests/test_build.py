@@ -184,6 +184,7 @@ def test_a_killed_build_resumes_reusing_finished_shards_and_ends_byte_identical(
     process.wait()
     assert not (out_dir / "manifest.json").exists(), "the build finished before it could be killed"
 
+    # `*.json` as the journal reads it: a kill between writing an entry and renaming it leaves a `.partial` one.
     finished = [json.loads(path.read_text())["path"] for path in journal.glob("*.json")]
     tampered, *kept = finished
     with open(out_dir / tampered, "r+b") as handle:  # a finished shard damaged after the crash
@@ -273,3 +274,36 @@ def test_bad_input_exits_1_without_writing(sample_release, tmp_path, capsys):
     assert cli.main(["build", str(sample_release.root), str(tmp_path / "out"), "--min-aesthetic-score", "9"]) == 1
     assert "no clip to publish: 39 rows filtered out" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("000000042.mp4", 1), ("000000042.json", 0), ("123456789.mp4", 3_500_000), ("x" * 100, 511), ("é" * 50, 7)],
+)
+def test_shard_member_headers_are_the_bytes_tarfile_writes(name, size):
+    """`member_header` packs ustar headers itself: it must stay byte-identical to `tarfile`'s for the same member."""
+    import tarfile
+
+    from openvid_hf.publish.shards import member_header, member_info
+
+    assert member_header(name, size) == member_info(name, size).tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+
+
+def test_a_shard_is_the_archive_tarfile_writes(tmp_path):
+    """The whole shard, end blocks and record padding included, equals `tarfile`'s archive of the same members."""
+    import io
+    import tarfile
+
+    from openvid_hf.publish.shards import ShardWriter, member_info
+
+    samples = {
+        f"{index:09d}": {"json": b"{}" * index, "mp4": bytes(range(256)) * (index * 7)} for index in range(1, 9)
+    }
+    with ShardWriter(tmp_path / "ours.tar") as writer:
+        for key, members in samples.items():
+            writer.add_sample(key, members)
+    with tarfile.open(tmp_path / "tarfile.tar", "w", format=tarfile.USTAR_FORMAT) as archive:
+        for key, members in samples.items():
+            for extension, data in members.items():
+                archive.addfile(member_info(f"{key}.{extension}", len(data)), io.BytesIO(data))
+    assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "tarfile.tar").read_bytes()

@@ -241,3 +241,15 @@ def test_release_reads_through_fsspec_urls(sample_release):
     assert {archive.name for archive in release.main_archives} == {
         name for name in sample_release.archives if not name.startswith("OpenVidHD/")
     }
+
+
+def test_inspect_checks_clips_on_worker_processes_and_reports_in_csv_order(sample_release, tmp_path):
+    """The probes run in two worker processes; the report is the one a single process makes, skip for skip."""
+    from openvid_hf.release.inspect import inspect_release
+
+    here = inspect_release(sample_release.root, min_frames=16, index_cache_dir=tmp_path)
+    spread = inspect_release(sample_release.root, min_frames=16, index_cache_dir=tmp_path, num_proc=2)
+    assert {"undecodable", "too_short", "missing"} <= {skip.reason for skip in here["skipped"]}
+    assert (
+        spread["skipped"] == here["skipped"] and spread["summary"].split(" in ")[0] == here["summary"].split(" in ")[0]
+    )

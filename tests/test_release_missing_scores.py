@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from openvid_hf.release.filters import ClipFilter
-from openvid_hf.schema import OPTIONAL_SCORE_FIELDS, parse_csv_value, rounded_to_float32
+from openvid_hf.schema import OPTIONAL_SCORE_FIELDS, csv_parser, rounded_to_float32
+
+
+def parse_csv_value(name: str, text: str):
+    return csv_parser(name)(text)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIONAL_SCORE_FIELDS))

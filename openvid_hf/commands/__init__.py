@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from ..executors import EXECUTORS
+
 #: Weight dtypes the commands that load or write models accept.
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -30,4 +32,22 @@ def add_index_cache_argument(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="folder caching the zip listings (default: the datasets cache, shared with the loading script)",
+    )
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the bulk work runs: local processes (`--num-proc`) or a Ray cluster (the optional extra)."""
+    parser.add_argument("--num-proc", type=int, default=1, help="local processes writing shards; same output (1)")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: --num-proc processes on this machine; ray: tasks on a Ray cluster, pip install "
+        "'openvid-hf[ray]' (local)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="the Ray cluster's head node, as `ray start --head` prints it (RAY_ADDRESS, else a local Ray)",
     )

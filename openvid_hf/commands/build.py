@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..release.filters import DEFAULT_MIN_FRAMES, add_filter_arguments
-from . import add_command, add_index_cache_argument
+from . import add_command, add_executor_arguments, add_index_cache_argument
+
+if TYPE_CHECKING:
+    from ..publish.plan import BuildOptions
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..publish.layout import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SHARD_SIZE
+    from ..publish.layout import DEFAULT_OUT_DIR
 
     parser = add_command(
         subparsers,
@@ -33,6 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"output folder, new, empty or an earlier build ({DEFAULT_OUT_DIR}: datasets.load_dataset"
         f"('{DEFAULT_OUT_DIR}') then loads it from here)",
     )
+    add_build_arguments(parser, "the Hub repo id the card's loading snippets name (OUT_DIR; push sets it)")
+
+
+def add_build_arguments(parser: argparse.ArgumentParser, repo_id_help: str | None = None) -> None:
+    """What `build` and `publish` share: the plan's settings, the filters and the executor."""
+    from ..publish.layout import DEFAULT_SEED, DEFAULT_SHARD_SIZE
+
     parser.add_argument(
         "--shard-size", default=DEFAULT_SHARD_SIZE, help=f"target shard size, e.g. 500MB, 2GiB ({DEFAULT_SHARD_SIZE})"
     )
@@ -43,10 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="clips held out for validation; 0 for none (1000, at most 1%% of the rows)",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the shuffle ({DEFAULT_SEED})")
-    parser.add_argument("--num-proc", type=int, default=1, help="processes writing shards; same output for any (1)")
-    parser.add_argument(
-        "--repo-id", default=None, help="the Hub repo id the card's loading snippets name (OUT_DIR; push sets it)"
-    )
+    add_executor_arguments(parser)
+    if repo_id_help is not None:
+        parser.add_argument("--repo-id", default=None, help=repo_id_help)
     parser.add_argument(
         "--min-frames",
         type=int,
@@ -58,9 +68,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..publish.build import build_dataset
+
+    print(build_dataset(args.source, args.out_dir, build_options(args)).line())
+    return 0
+
+
+def build_options(args: argparse.Namespace) -> BuildOptions:
+    """The `BuildOptions` of `add_build_arguments`' arguments."""
     from ..errors import UsageError
     from ..hub import check_repo_id
-    from ..publish.build import build_dataset
     from ..publish.plan import BuildOptions, parse_size
     from ..release.filters import ClipFilter
 
@@ -69,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as error:
         raise UsageError(f"--shard-size: {error}") from None
     repo_id = check_repo_id(args.repo_id, "--repo-id") if args.repo_id is not None else None
-    options = BuildOptions(
+    return BuildOptions(
         shard_size=shard_size,
         validation_size=args.validation_size,
         seed=args.seed,
@@ -78,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
         filters=ClipFilter.from_object(args),
         repo_id=repo_id,
         index_cache_dir=args.index_cache,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
-    print(build_dataset(args.source, args.out_dir, options).line())
-    return 0

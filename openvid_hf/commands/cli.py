@@ -15,7 +15,20 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import OpenVidError, UsageError
 
-COMMANDS = ("sample", "inspect", "curate", "convert", "build", "push", "verify", "index", "generate", "train", "demo")
+COMMANDS = (
+    "sample",
+    "inspect",
+    "curate",
+    "convert",
+    "build",
+    "push",
+    "publish",
+    "verify",
+    "index",
+    "generate",
+    "train",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..release.filters import DEFAULT_MIN_FRAMES
-from . import add_command, add_index_cache_argument
+from . import add_command, add_executor_arguments, add_index_cache_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--no-probe", action="store_true", help="read no video bytes: skips undecodable and too_short checks"
     )
     add_index_cache_argument(parser)
+    add_executor_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         min_frames=args.min_frames,
         read_videos=not args.no_probe,
         index_cache_dir=args.index_cache or default_index_cache_dir(),
+        executor=args.executor,
+        num_proc=args.num_proc,
+        ray_address=args.ray_address,
     )
     skipped = result["skipped"]
     if args.json:

@@ -3,36 +3,36 @@
 1. Plan, from the CSVs and the zip listings alone (no video byte read): every row whose video is found, in a
    seeded shuffle; `key` is the position after it, the first positions are the validation split, and each
    split's `sd` and `hd` clips are packed in key order into shards sized from the zip members.
-2. Write the shards, in `num_proc` processes: each reads its clips' bytes, probes the container header, drops
-   what cannot be published (undecodable, too short, under `min_height`) and writes a reproducible tar
-   (`openvid_hf.publish.shards`). A dropped clip leaves its key unused, so no other clip's key or shard changes.
+2. Write the shards through the executor seam (`openvid_hf.executors`: `num_proc` local processes, or Ray
+   tasks across a cluster whose nodes all see SOURCE and OUT_DIR): each worker reads its clips' bytes, probes
+   the container header, drops what cannot be published (undecodable, too short, under `min_height`) and writes
+   a reproducible tar (`openvid_hf.publish.shards`). A dropped clip leaves its key unused, so no other clip's key
+   or shard changes.
 3. Write the metadata tables, `manifest.json` and the card, each under a temporary name.
 
-The plan (`plan`) fixes every shard's content before anything is written, so the output does not depend on
-`num_proc`, and an interrupted build resumes: each finished shard is recorded with its SHA-256 in a journal
-(`journal`, removed when the build completes) and reused when its file still has that checksum.
+The plan (`plan`) fixes every shard's content before anything is written, so the output depends neither on the
+executor nor on the order shards complete in, and an interrupted build resumes: each finished shard is recorded
+with its SHA-256 in a journal (`journal`, removed when the build completes) and reused when its file still has
+that checksum. `openvid-hf publish` (`direct`) runs the same shard work with an upload instead of a folder.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from ..atomic import replacing, write_text
 from ..errors import OpenVidError
-from ..processes import die_with_parent
+from ..executors import Executor, make_executor
 from ..release.archives import default_index_cache_dir
-from ..release.filters import ClipFilter
 from ..release.layout import HD_CSV, MAIN_CSV
 from ..release.reader import READ_AHEAD, ReleaseClip, ReleaseReader, ordered_map
 from ..release.skips import Skip, skipped_phrase
 from ..release.source import Release
+from ..release.workers import ReleaseSpec
 from ..schema import (
     RECORD_COLUMN,
     VIDEO_COLUMN,
@@ -51,7 +51,7 @@ from .layout import (
     shard_split_and_subset,
 )
 from .manifest import FileEntry, Manifest, local_tree
-from .plan import BuildOptions, BuildPlan, ShardPlan, filters_as_json, plan_build
+from .plan import BuildOptions, BuildPlan, PlannedClip, ShardPlan, filters_as_json, plan_build
 from .shards import ShardWriter, encode_record, file_sha256, read_shard_records
 
 
@@ -76,9 +76,9 @@ class ShardMaker:
 
     def _write(self, shard: ShardPlan, path: Path) -> ShardResult:
         result = ShardResult(shard.path)
-        located = (clip.release_clip() for clip in shard.clips)
+        batches = ordered_map(self._read_batch, _batches(shard.clips), READ_AHEAD)
         with ShardWriter(path) as writer:
-            for outcome in ordered_map(self._read_sample, located, READ_AHEAD):
+            for outcome in (outcome for batch in batches for outcome in batch):
                 if isinstance(outcome, Skip):
                     result.skipped.append(outcome)
                 elif outcome is None:
@@ -91,6 +91,9 @@ class ShardMaker:
                     result.records.append(_metadata_row(record, shard.path, member, ranges))
         result.samples, result.bytes, result.sha256 = writer.samples, writer.size, writer.sha256
         return result
+
+    def _read_batch(self, clips: list[PlannedClip]) -> list[tuple[dict, bytes] | Skip | None]:
+        return [self._read_sample(clip.release_clip()) for clip in clips]
 
     def _read_sample(self, clip: ReleaseClip) -> tuple[dict, bytes] | Skip | None:
         """Read, check and hash one clip: run in the read-ahead threads, beside the writer hashing the shard."""
@@ -108,25 +111,39 @@ def _metadata_row(record: dict, shard: str, member: str, ranges: dict[str, tuple
     return row
 
 
+def _batches(clips: tuple[PlannedClip, ...]) -> Iterator[list[PlannedClip]]:
+    """Consecutive clips up to `READ_BATCH_BYTES` (or `READ_BATCH_CLIPS` clips) a batch: one read-ahead task each,
+    so a small clip does not pay a thread hand-off of its own and a large one still gets a task to itself."""
+    batch: list[PlannedClip] = []
+    size = 0
+    for clip in clips:
+        batch.append(clip)
+        size += clip.location.member.compressed_size
+        if size >= READ_BATCH_BYTES or len(batch) >= READ_BATCH_CLIPS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def _has_checksum(path: Path, finished: ShardResult) -> bool:
     return path.is_file() and path.stat().st_size == finished.bytes and file_sha256(path) == finished.sha256
 
 
-_worker_maker: ShardMaker | None = None
+#: A read-ahead task reads clips up to this many bytes, or this many clips (see `_batches`).
+READ_BATCH_BYTES = 1 << 20
+READ_BATCH_CLIPS = 64
 
 
-def _start_worker(
-    parent_pid: int, source: str, storage_options: dict | None, filters: ClipFilter, min_frames: int, out_dir: Path
-) -> None:
-    """A worker's reader and shard maker; the worker ends with the build (a killed build leaves no orphan)."""
-    global _worker_maker
-    die_with_parent(parent_pid)
-    reader = ReleaseReader(Release(source, storage_options), filters=filters, min_frames=min_frames)
-    _worker_maker = ShardMaker(reader, out_dir)
+@dataclass
+class ShardJob:
+    """`build`'s work on a worker: make one planned shard in `out_dir` (a folder every worker sees), or reuse it."""
 
+    release: ReleaseSpec
+    out_dir: Path
 
-def _make_in_worker(shard: ShardPlan, finished: ShardResult | None) -> ShardResult:
-    return _worker_maker.make(shard, finished)
+    def __call__(self, task: tuple[ShardPlan, ShardResult | None]) -> ShardResult:
+        return ShardMaker(self.release.reader(), self.out_dir).make(*task)
 
 
 @dataclass
@@ -136,6 +153,8 @@ class BuildSummary:
     reused: int
     seconds: float
     up_to_date: bool = False
+    #: Of `seconds`, the driver's planning (CSVs, zip listings, shuffle, shard assignment).
+    plan_seconds: float = 0.0
 
     def line(self) -> str:
         totals = self.manifest.totals()
@@ -156,14 +175,24 @@ def build_dataset(
     source: str | Path, out_dir: str | Path = DEFAULT_OUT_DIR, options: BuildOptions | None = None
 ) -> BuildSummary:
     """Build the published layout of the release at `source` (a folder or `hf://datasets/ORG/NAME`) in `out_dir`."""
-    from ..progress import progress_bar
-    from .dataset_card import write_dataset_card
-
     started = time.perf_counter()
     options = options or BuildOptions()
     source, out_dir = str(source), Path(out_dir)
-    card_repo_id = options.repo_id or str(out_dir)
     _check_out_dir(out_dir)
+    with make_executor(options.executor, options.num_proc, options.ray_address) as executor:
+        planning = time.perf_counter()
+        reader, plan = plan_release(source, options)
+        timing = (started, time.perf_counter() - planning)
+        return _build(executor, reader, plan, source, out_dir, options, timing)
+
+
+def release_spec(source: str, options: BuildOptions) -> ReleaseSpec:
+    """How the build's workers read the release."""
+    return ReleaseSpec(source, options.storage_options, options.filters, options.min_frames)
+
+
+def plan_release(source: str, options: BuildOptions) -> tuple[ReleaseReader, BuildPlan]:
+    """The release's reader (its skip report filled) and the build plan; an error when nothing is left to publish."""
     reader = ReleaseReader(
         Release(source, options.storage_options),
         filters=options.filters,
@@ -176,41 +205,64 @@ def build_dataset(
             f"{source}: no clip to publish: {reader.report.filtered} rows filtered out, "
             f"{skipped_phrase(reader.report.counts())}"
         )
+    return reader, plan
+
+
+def _build(
+    executor: Executor,
+    reader: ReleaseReader,
+    plan: BuildPlan,
+    source: str,
+    out_dir: Path,
+    options: BuildOptions,
+    timing: tuple[float, float],
+) -> BuildSummary:
+    """Write the planned shards (reusing finished ones), then the tables, card and manifest; `timing` is when the
+    build started and how long planning took."""
+    from ..progress import progress_bar
+    from .dataset_card import write_dataset_card
+
+    started, plan_seconds = timing
+    card_repo_id = options.repo_id or str(out_dir)
     journal = BuildJournal(out_dir)
     previous = None if journal.exists() else _complete_build_of(out_dir, plan)
     if previous is not None:
         write_dataset_card(out_dir, card_repo_id, previous)
-        return BuildSummary(out_dir, previous, len(plan.shards), time.perf_counter() - started, up_to_date=True)
+        seconds = time.perf_counter() - started
+        return BuildSummary(out_dir, previous, len(plan.shards), seconds, up_to_date=True, plan_seconds=plan_seconds)
 
     finished = journal.start(plan.fingerprint)
     _remove_files_not_in(out_dir, plan.paths())
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
     results: dict[str, ShardResult] = {}
     with progress_bar(total=len(plan.shards), desc=f"Writing shards to {out_dir}", unit=" shards") as progress:
-        for result in _shard_results(plan, finished, options, reader, out_dir):
+        job = ShardJob(release_spec(source, options), out_dir.resolve())
+        tasks = [(shard, finished.get(shard.path)) for shard in plan.shards]
+        for result in executor.imap_unordered(job, tasks):
             if not result.reused:
                 journal.record(result)
             results[result.path] = result
             progress.update()
     ordered = [results[shard.path] for shard in plan.shards]
-    metadata = [_write_metadata(out_dir, split, ordered) for split in SPLITS if _has_split(plan, split)]
-    manifest = _manifest(source, options, reader, plan, ordered, metadata)
+    manifest = write_tables(out_dir, source, options, reader, plan, ordered)
     # The manifest is written last: its presence says the folder is complete.
     write_dataset_card(out_dir, card_repo_id, manifest)
     write_text(out_dir / MANIFEST_FILE, manifest.to_json())
     journal.remove()
     reused = sum(result.reused for result in ordered)
-    return BuildSummary(out_dir, manifest, reused, time.perf_counter() - started)
+    return BuildSummary(out_dir, manifest, reused, time.perf_counter() - started, plan_seconds=plan_seconds)
 
 
-def _manifest(
+def write_tables(
+    out_dir: Path,
     source: str,
     options: BuildOptions,
     reader: ReleaseReader,
     plan: BuildPlan,
     results: list[ShardResult],
-    metadata: list[FileEntry],
 ) -> Manifest:
+    """Write the metadata tables of the finished shards (`results`, in plan order) and return the manifest."""
+    metadata = [write_metadata(out_dir, split, results) for split in SPLITS if has_split(plan, split)]
     skipped = [*plan.report.skipped, *(skip for result in results for skip in result.skipped)]
     return Manifest(
         source=source,
@@ -267,36 +319,11 @@ def _remove_files_not_in(out_dir: Path, keep: set[str]) -> None:
                 path.rmdir()
 
 
-def _has_split(plan: BuildPlan, split: str) -> bool:
+def has_split(plan: BuildPlan, split: str) -> bool:
     return any(shard_split_and_subset(shard.path)[0] == split for shard in plan.shards)
 
 
-def _shard_results(
-    plan: BuildPlan, finished: dict[str, ShardResult], options: BuildOptions, reader: ReleaseReader, out_dir: Path
-) -> Iterator[ShardResult]:
-    """Each planned shard made (or reused), by the build's reader or spread over `num_proc` worker processes."""
-    tasks = [(shard, finished.get(shard.path)) for shard in plan.shards]
-    workers = min(options.num_proc, len(tasks))
-    if workers <= 1:
-        maker = ShardMaker(reader, out_dir)
-        for task in tasks:
-            yield maker.make(*task)
-        return
-    # Spawned, not forked: the build process holds threads (read-ahead, HTTP clients) that fork would copy half-way.
-    context = multiprocessing.get_context("spawn")
-    release, filters = reader.release, options.filters
-    maker_args = (os.getpid(), release.source, options.storage_options, filters, options.min_frames, out_dir)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=maker_args) as pool:
-        futures = [pool.submit(_make_in_worker, *task) for task in tasks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def _write_metadata(out_dir: Path, split: str, results: list[ShardResult]) -> FileEntry:
+def write_metadata(out_dir: Path, split: str, results: list[ShardResult]) -> FileEntry:
     """`metadata/{split}.parquet`: every published clip of the split in key order, where it is, its ranges."""
     import pyarrow as pa
     import pyarrow.parquet as pq

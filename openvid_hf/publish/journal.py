@@ -41,6 +41,7 @@ class ShardResult:
 
     @classmethod
     def from_journal(cls, payload: dict[str, Any]) -> ShardResult:
+        payload = dict(payload)
         skipped = [Skip(**skip) for skip in payload.pop("skipped")]
         return cls(**payload, skipped=skipped)
 

@@ -1,9 +1,9 @@
 """Reproducible WebDataset tar shards: the same samples always give the same bytes.
 
 Every member header is fixed (mtime, owner, mode, ustar format) and members are written in the order given,
-so a shard is a pure function of its samples: a re-run, a resumed run and a run spread over several processes
-write identical files. A shard is written under a temporary name, hashed while it is written, and renamed
-into place only when complete.
+so a shard is a pure function of its samples: a re-run, a resumed run and a run spread over several processes or
+machines write identical files. The bytes are `tarfile`'s (ustar), written without it (see `member_header`). A
+shard is written under a temporary name, hashed while it is written, and renamed into place only when complete.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import tarfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -62,25 +63,29 @@ class ShardWriter:
 
     def __enter__(self) -> ShardWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.partial_path, "wb")
+        self._file = open(self.partial_path, "wb", buffering=_COPY_BUFFER)  # tar writes 512-byte headers
         self._sink = _HashingSink(self._file)
-        self._tar = tarfile.open(fileobj=self._sink, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=_COPY_BUFFER)
         return self
 
     def add_sample(self, key: str, members: dict[str, bytes]) -> dict[str, tuple[int, int]]:
         """Append one sample; returns each member's `(offset, size)`: where its data lies in the tar."""
         ranges = {}
         for extension, data in members.items():
-            self._tar.addfile(member_info(f"{key}.{extension}", len(data)), io.BytesIO(data))
-            # `tarfile` has just written the header, then the data padded to whole blocks.
-            ranges[extension] = (self._tar.offset - padded_size(len(data)), len(data))
+            self._sink.write(member_header(f"{key}.{extension}", len(data)))
+            ranges[extension] = (self._sink.size, len(data))
+            self._sink.write(data)
+            if padding := -len(data) % _BLOCK:
+                self._sink.write(bytes(padding))
         self.samples += 1
         return ranges
 
     def __exit__(self, error_type, error, traceback) -> None:
         try:
             if error_type is None:
-                self._tar.close()
+                # The end of the archive as `tarfile` writes it: two zero blocks, then zeros to a whole record.
+                self._sink.write(bytes(2 * _BLOCK))
+                if remainder := self._sink.size % tarfile.RECORDSIZE:
+                    self._sink.write(bytes(tarfile.RECORDSIZE - remainder))
         finally:
             self._file.close()
         if error_type is not None:
@@ -88,6 +93,46 @@ class ShardWriter:
             return
         self.sha256, self.size = self._sink.sha256.hexdigest(), self._sink.size
         os.replace(self.partial_path, self.path)
+
+
+def member_header(name: str, size: int) -> bytes:
+    """The ustar header of `member_info(name, size)`, byte for byte as `tarfile` writes it, built directly.
+
+    `tarfile` spends more time on a header than the build on a small clip's other work; headers here depend only
+    on the name and the size, so they are packed at once. A name or size ustar cannot hold in its plain fields
+    goes through `tarfile`.
+    """
+    encoded = name.encode("utf-8")
+    if len(encoded) > _NAME_BYTES or size >= 8**11:
+        return member_info(name, size).tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+    zero = b"0000000\0"
+    header = bytearray(
+        _USTAR.pack(
+            encoded,
+            b"%07o\0" % MEMBER_MODE,
+            zero,  # uid
+            zero,  # gid
+            b"%011o\0" % size,
+            b"%011o\0" % MEMBER_MTIME,
+            b" " * 8,  # the checksum counts its own field as spaces
+            tarfile.REGTYPE,
+            b"",  # link name
+            b"ustar\0",
+            b"00",
+            b"",  # owner name
+            b"",  # group name
+            b"",  # device major and minor: empty for a regular file
+            b"",
+            b"",  # prefix
+        )
+    )
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+#: A ustar header's fields (POSIX.1-1988), NUL-padded to one block.
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
+_NAME_BYTES = 100
 
 
 def member_info(name: str, size: int) -> tarfile.TarInfo:

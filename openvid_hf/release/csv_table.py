@@ -19,7 +19,7 @@ from typing import IO, Any
 import fsspec
 
 from ..errors import OpenVidError
-from ..schema import CSV_HEADER, CSV_TO_FIELD, parse_csv_value
+from ..schema import CSV_HEADER, CSV_TO_FIELD, csv_parser
 
 #: The most characters one CSV field (a caption) may hold.
 MAX_FIELD_CHARS = 16 << 20
@@ -39,6 +39,7 @@ def read_csv_rows(fs: fsspec.AbstractFileSystem, path: str, label: str) -> Itera
     """The CSV's rows as typed field values, in file order; `label` names the file in errors."""
     with _open_csv(fs, path) as reader:
         columns = _columns(label, _next_record(label, reader, 0))
+        parsers = [(name, index, csv_parser(name)) for name, index in columns.items()]
         position = 0
         while (cells := _next_record(label, reader, position + 1)) is not None:
             if not cells:
@@ -50,7 +51,7 @@ def read_csv_rows(fs: fsspec.AbstractFileSystem, path: str, label: str) -> Itera
                     f"at least {len(columns)}"
                 )
             try:
-                yield {name: parse_csv_value(name, cells[index]) for name, index in columns.items()}
+                yield {name: parse(cells[index]) for name, index, parse in parsers}
             except ValueError as error:
                 raise OpenVidError(f"{label}, row {position} (line {reader.line_num}): {error}") from error
 

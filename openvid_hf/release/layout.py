@@ -39,5 +39,7 @@ def base_name(member_name: str) -> str:
 
 def is_unsafe_name(member_name: str) -> bool:
     """An absolute name, a drive letter or a `..` component: never usable as a path."""
+    if ".." not in member_name and ":" not in member_name[:2] and not member_name.startswith(("/", "\\")):
+        return False  # the common case, decided without a regular expression
     normalized = member_name.replace("\\", "/")
     return normalized.startswith("/") or bool(re.match(r"^[A-Za-z]:", normalized)) or ".." in normalized.split("/")

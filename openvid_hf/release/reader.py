@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 READ_AHEAD = 8
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a plan holds one per row of the release
 class ReleaseClip:
     """One row the reader yields: its CSV values, where its video is, and (when read) the bytes and header."""
 
@@ -72,7 +72,7 @@ class ReleaseClip:
         return {"key": self.key, **rounded_to_float32(self.row), "hd": self.hd, "archive": self.archive}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     archive: Archive
     member: ZipMember
