@@ -21,24 +21,14 @@ import ast
 import contextlib
 import io
 import time
-from typing import Any
 
 import torch
 from diffusers import (
-    FasterCacheConfig,
-    FirstBlockCacheConfig,
     MagCacheConfig,
-    PyramidAttentionBroadcastConfig,
-    TaylorSeerCacheConfig,
 )
 
 from openvid_hf.pipelines import MVDiTPipeline
-from openvid_hf.pipelines.transformer_mvdit import (
-    MVDIT_CROSS_ATTENTION_IDENTIFIERS,
-    MVDIT_SPATIAL_ATTENTION_IDENTIFIERS,
-    MVDIT_TAYLORSEER_CACHE_IDENTIFIERS,
-    MVDIT_TEMPORAL_ATTENTION_IDENTIFIERS,
-)
+from openvid_hf.testing.cache_configs import cache_configs
 from openvid_hf.testing.tiny_pipeline import tiny_pipeline
 
 PROMPT = "a red car driving through a forest at sunset"
@@ -63,59 +53,22 @@ def calibrated_mag_ratios(pipe: MVDiTPipeline) -> list[float]:
     return ast.literal_eval(ratios)
 
 
-def cache_configs(pipe: MVDiTPipeline, mag_ratios: list[float]) -> dict[str, Any]:
-    """Settings of the diffusers documentation's examples, with MVDiT's module names where a method needs them."""
-    steps = GENERATION["num_inference_steps"]
-
-    def timestep() -> torch.Tensor:
-        return pipe.current_timestep
-
-    return {
-        "PAB (spatial 2, temporal 3, cross 4)": PyramidAttentionBroadcastConfig(
-            spatial_attention_block_skip_range=2,
-            temporal_attention_block_skip_range=3,
-            cross_attention_block_skip_range=4,
-            spatial_attention_timestep_skip_range=(100, 800),
-            temporal_attention_timestep_skip_range=(100, 800),
-            cross_attention_timestep_skip_range=(100, 800),
-            spatial_attention_block_identifiers=MVDIT_SPATIAL_ATTENTION_IDENTIFIERS,
-            temporal_attention_block_identifiers=MVDIT_TEMPORAL_ATTENTION_IDENTIFIERS,
-            cross_attention_block_identifiers=MVDIT_CROSS_ATTENTION_IDENTIFIERS,
-            current_timestep_callback=timestep,
-        ),
-        "FasterCache": FasterCacheConfig(
-            spatial_attention_block_skip_range=2,
-            spatial_attention_timestep_skip_range=(-1, 681),
-            temporal_attention_block_skip_range=2,
-            temporal_attention_timestep_skip_range=(-1, 681),
-            low_frequency_weight_update_timestep_range=(99, 641),
-            high_frequency_weight_update_timestep_range=(-1, 301),
-            unconditional_batch_skip_range=5,
-            unconditional_batch_timestep_skip_range=(-1, 781),
-            spatial_attention_block_identifiers=MVDIT_SPATIAL_ATTENTION_IDENTIFIERS,
-            temporal_attention_block_identifiers=MVDIT_TEMPORAL_ATTENTION_IDENTIFIERS,
-            attention_weight_callback=lambda _: 0.3,
-            current_timestep_callback=timestep,
-            tensor_format="BCFHW",
-        ),
-        "First Block Cache (threshold 0.2)": FirstBlockCacheConfig(threshold=0.2),
-        "MagCache (calibrated, threshold 0.06)": MagCacheConfig(
-            mag_ratios=mag_ratios, num_inference_steps=steps, threshold=0.06, max_skip_steps=3, retention_ratio=0.2
-        ),
-        "TaylorSeer (interval 2, order 1)": TaylorSeerCacheConfig(
-            cache_interval=2,
-            disable_cache_before_step=3,
-            max_order=1,
-            taylor_factors_dtype=torch.float32,
-            cache_identifiers=list(MVDIT_TAYLORSEER_CACHE_IDENTIFIERS),
-        ),
-    }
+#: How the table names each method's settings (`openvid_hf.testing.cache_configs`).
+LABELS = {
+    "pyramid_attention_broadcast": "PAB (spatial 2, temporal 3, cross 4)",
+    "faster_cache": "FasterCache",
+    "first_block_cache": "First Block Cache (threshold 0.2)",
+    "mag_cache": "MagCache (calibrated, threshold 0.06)",
+    "taylorseer_cache": "TaylorSeer (interval 2, order 1)",
+}
 
 
 def benchmark(rounds: int) -> None:
     pipe = tiny_pipeline()
     expected, _ = generate(pipe)  # warm-up, and the uncached latents every method is compared with
-    configs = cache_configs(pipe, calibrated_mag_ratios(pipe))
+    steps = GENERATION["num_inference_steps"]
+    configs = cache_configs(pipe, steps, calibrated_mag_ratios(pipe), mag_max_skip_steps=3)
+    configs = {LABELS[method]: config for method, config in configs.items()}
     best = dict.fromkeys(["uncached", *configs], float("inf"))
     errors: dict[str, float] = {}
     for _ in range(rounds):

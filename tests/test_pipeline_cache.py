@@ -10,22 +10,10 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from diffusers import (
-    FasterCacheConfig,
-    FirstBlockCacheConfig,
-    MagCacheConfig,
-    PyramidAttentionBroadcastConfig,
-    TaylorSeerCacheConfig,
-)
 from diffusers.hooks.pyramid_attention_broadcast import _PYRAMID_ATTENTION_BROADCAST_HOOK
 
 from openvid_hf import MVDiTPipeline
-from openvid_hf.pipelines.transformer_mvdit import (
-    MVDIT_CROSS_ATTENTION_IDENTIFIERS,
-    MVDIT_SPATIAL_ATTENTION_IDENTIFIERS,
-    MVDIT_TAYLORSEER_CACHE_IDENTIFIERS,
-    MVDIT_TEMPORAL_ATTENTION_IDENTIFIERS,
-)
+from openvid_hf.testing.cache_configs import cache_configs
 from openvid_hf.testing.tiny_pipeline import TINY_HEIGHT, TINY_NUM_FRAMES, TINY_WIDTH, tiny_pipeline
 
 STEPS = 20
@@ -33,54 +21,6 @@ SAMPLE = dict(height=TINY_HEIGHT, width=TINY_WIDTH, num_frames=TINY_NUM_FRAMES, 
 # Relative error (norm of the difference over the norm of the uncached latents) each cache stays under. Measured:
 # PAB 2.7e-5, FasterCache 7.2e-5, First Block Cache 1.5e-3, MagCache 1.4e-4, TaylorSeer 5.5e-5.
 MAX_RELATIVE_ERROR = 1e-2
-
-
-def cache_configs(pipe: MVDiTPipeline) -> dict[str, object]:
-    """One configuration per cache method, with MVDiT's module names where the method needs them."""
-
-    def timestep() -> torch.Tensor:
-        return pipe.current_timestep
-
-    return {
-        "pyramid_attention_broadcast": PyramidAttentionBroadcastConfig(
-            spatial_attention_block_skip_range=2,
-            temporal_attention_block_skip_range=3,
-            cross_attention_block_skip_range=4,
-            spatial_attention_timestep_skip_range=(100, 800),
-            temporal_attention_timestep_skip_range=(100, 800),
-            cross_attention_timestep_skip_range=(100, 800),
-            spatial_attention_block_identifiers=MVDIT_SPATIAL_ATTENTION_IDENTIFIERS,
-            temporal_attention_block_identifiers=MVDIT_TEMPORAL_ATTENTION_IDENTIFIERS,
-            cross_attention_block_identifiers=MVDIT_CROSS_ATTENTION_IDENTIFIERS,
-            current_timestep_callback=timestep,
-        ),
-        "faster_cache": FasterCacheConfig(
-            spatial_attention_block_skip_range=2,
-            spatial_attention_timestep_skip_range=(-1, 681),
-            temporal_attention_block_skip_range=2,
-            temporal_attention_timestep_skip_range=(-1, 681),
-            low_frequency_weight_update_timestep_range=(99, 641),
-            high_frequency_weight_update_timestep_range=(-1, 301),
-            unconditional_batch_skip_range=5,
-            unconditional_batch_timestep_skip_range=(-1, 781),
-            spatial_attention_block_identifiers=MVDIT_SPATIAL_ATTENTION_IDENTIFIERS,
-            temporal_attention_block_identifiers=MVDIT_TEMPORAL_ATTENTION_IDENTIFIERS,
-            attention_weight_callback=lambda _: 0.3,
-            current_timestep_callback=timestep,
-            tensor_format="BCFHW",
-        ),
-        "first_block_cache": FirstBlockCacheConfig(threshold=0.2),
-        "mag_cache": MagCacheConfig(
-            mag_ratios=[1.0] * STEPS, num_inference_steps=STEPS, threshold=0.06, max_skip_steps=2, retention_ratio=0.2
-        ),
-        "taylorseer_cache": TaylorSeerCacheConfig(
-            cache_interval=2,
-            disable_cache_before_step=3,
-            max_order=1,
-            taylor_factors_dtype=torch.float32,
-            cache_identifiers=list(MVDIT_TAYLORSEER_CACHE_IDENTIFIERS),
-        ),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +68,7 @@ def uncached(pipe) -> tuple[torch.Tensor, int]:
 )
 def test_each_cache_skips_work_and_stays_close(pipe, uncached, method):
     expected, full_work = uncached
-    pipe.transformer.enable_cache(cache_configs(pipe)[method])
+    pipe.transformer.enable_cache(cache_configs(pipe, STEPS)[method])
     try:
         cached, work = generate(pipe)
     finally:
@@ -141,7 +81,7 @@ def test_each_cache_skips_work_and_stays_close(pipe, uncached, method):
 
 
 def test_pyramid_attention_broadcast_tells_spatial_temporal_and_cross_attention_apart(pipe):
-    pipe.transformer.enable_cache(cache_configs(pipe)["pyramid_attention_broadcast"])
+    pipe.transformer.enable_cache(cache_configs(pipe, STEPS)["pyramid_attention_broadcast"])
     try:
         skip_ranges = {
             name.rsplit(".", 1)[-1]: module._diffusers_hook.get_hook(
@@ -162,7 +102,7 @@ def test_faster_cache_skips_the_unconditional_half_of_the_batch(pipe):
     handle = block.register_forward_hook(
         lambda module, args, kwargs, output: batch_sizes.append(len(kwargs["hidden_states"])), with_kwargs=True
     )
-    pipe.transformer.enable_cache(cache_configs(pipe)["faster_cache"])
+    pipe.transformer.enable_cache(cache_configs(pipe, STEPS)["faster_cache"])
     try:
         generate(pipe)
     finally:
