@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 BAR_TOP_FRACTION = 0.4
 #: A column is the bar when its colour departs from the field's linear gradient by at least this (levels of 255).
 BAR_MIN_CONTRAST = 20.0
+#: Steps one way a motion needs before it counts (a single jump of a noisy column is not a moving bar).
+MIN_BAR_STEPS = 2
 NOISE_SEED = 0
 
 
@@ -62,9 +64,11 @@ class BarMotion:
 
     @property
     def direction(self) -> str:
-        if self.right == self.left:
-            return "none"
-        return "right" if self.right > self.left else "left"
+        """ "right" or "left" when at least `MIN_BAR_STEPS` steps go that way and twice as many as the other way."""
+        for direction, steps, other in (("right", self.right, self.left), ("left", self.left, self.right)):
+            if steps >= MIN_BAR_STEPS and steps >= 2 * other:
+                return direction
+        return "none"
 
     def phrase(self) -> str:
         return f"{self.direction} ({self.right} steps right, {self.left} left)"

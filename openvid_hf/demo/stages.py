@@ -16,6 +16,9 @@ One function per stage; each prints one summary line and records what it did for
 
 Stages 2-6 talk to a local Hub (`openvid_hf.testing.hub.HubServer`, repositories stored in WORKDIR/hub) through the
 unmodified clients (`point_clients_at`); every cache lives in WORKDIR/hf-home, so nothing outside WORKDIR is touched.
+
+Its size is earned: the stages, the run around them (handler, workdir rules, summary) and the training subprocess are
+one story told in order; the model world, the learning measure and the contact sheets are modules beside it.
 """
 
 from __future__ import annotations
