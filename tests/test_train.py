@@ -326,6 +326,7 @@ def test_lora_trains_adapters_on_the_attention_projections_only(base_repo, datas
         (["--push_to_hub", "--hub_model_id", f"{REPO_NAMESPACE}/never"], 1, "no Hugging Face token found"),
         (["--caption_dropout", "1.5"], 2, "--caption_dropout must be within [0, 1]"),
         (["--filter", "beauty > 3"], 2, "unknown column 'beauty'"),
+        (["--flip_probability", "-0.1"], 2, "--flip_probability must be within [0, 1]"),
     ],
 )
 def test_bad_arguments_fail_before_any_heavy_work(

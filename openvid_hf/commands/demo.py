@@ -9,7 +9,7 @@ from . import add_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..demo.stages import DEFAULT_NUM_VIDEOS, DEFAULT_TRAIN_STEPS
+    from ..demo.stages import DEFAULT_NUM_VIDEOS, DEFAULT_TRAIN_STEPS, DEFAULT_VAE_STEPS
 
     parser = add_command(
         subparsers,
@@ -18,9 +18,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run the whole story end to end on an embedded sample, offline, on CPU (about a minute)",
         description=(
             "Write a sample release and report what the loading script skips; build, push and verify the published "
-            "dataset on a local Hub started for the demo; stream it back with datasets into a contact sheet; push a "
-            "tiny MVDiT pipeline with random weights, fine-tune it from the Hub with `openvid-hf train` and push "
-            "it; generate a video with MVDiTPipeline.from_pretrained; print the same steps for the real release, "
+            "dataset on a local Hub started for the demo; stream it back with datasets into a contact sheet; fit a "
+            "tiny VAE to the training frames and push an untrained tiny MVDiT pipeline, train it from the Hub with "
+            "`openvid-hf train` and push it; generate a video with MVDiTPipeline.from_pretrained and measure how "
+            "close it is to the training clips; print the same steps for the real release, "
             "Hub and weights. Everything, summary.json included, goes into WORKDIR."
         ),
     )
@@ -35,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--train-steps", type=int, default=DEFAULT_TRAIN_STEPS, help=f"fine-tuning steps ({DEFAULT_TRAIN_STEPS})"
+    )
+    parser.add_argument(
+        "--vae-steps", type=int, default=DEFAULT_VAE_STEPS, help=f"steps fitting the VAE ({DEFAULT_VAE_STEPS})"
     )
     reuse = parser.add_mutually_exclusive_group()
     reuse.add_argument(
@@ -51,5 +55,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..demo.stages import DemoSettings, run_demo
 
-    run_demo(args.workdir, DemoSettings(num_videos=args.num_videos, train_steps=args.train_steps), clean=args.clean)
+    run_demo(args.workdir, DemoSettings(args.num_videos, args.train_steps, args.vae_steps), clean=args.clean)
     return 0

@@ -10,6 +10,7 @@ shapes the output.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,8 +42,12 @@ empty ancient modern wooden stone glass
 """
 
 
-def tiny_tokenizer(vocab_size: int = TINY_VOCAB_SIZE) -> T5TokenizerFast:
-    """A T5 tokenizer (pad 0, eos 1, unk 2) with a Unigram vocabulary trained on `TINY_WORDS` (deterministic)."""
+def tiny_tokenizer(vocab_size: int = TINY_VOCAB_SIZE, words: Iterable[str] | None = None) -> T5TokenizerFast:
+    """A T5 tokenizer (pad 0, eos 1, unk 2) with a Unigram vocabulary trained on `words` (deterministic).
+
+    `words` default to `TINY_WORDS`; a model that must tell captions apart passes their words (the default vocabulary
+    has no digits, so "Shot 2." and "Shot 12." both read as `<unk>`).
+    """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import T5TokenizerFast
 
@@ -52,7 +57,7 @@ def tiny_tokenizer(vocab_size: int = TINY_VOCAB_SIZE) -> T5TokenizerFast:
     trainer = trainers.UnigramTrainer(
         vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False
     )
-    tokenizer.train_from_iterator(TINY_WORDS.split(), trainer=trainer)
+    tokenizer.train_from_iterator(TINY_WORDS.split() if words is None else list(words), trainer=trainer)
     vocabulary = [tuple(entry) for entry in json.loads(tokenizer.to_str())["model"]["vocab"]]
     return T5TokenizerFast(vocab=vocabulary, extra_ids=0, model_max_length=512)
 

@@ -58,6 +58,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--resolution", type=int, default=256, help=f"square clip size, a multiple of {PIXELS_PER_PATCH}"
     )
+    data.add_argument(
+        "--flip_probability",
+        type=float,
+        default=0.5,
+        help="probability of mirroring a clip left-right (0.5, as the original; 0 keeps motion directions)",
+    )
     data.add_argument("--video_backend", default=DEFAULT_BACKEND, choices=VIDEO_BACKENDS, help="decoder of the clips")
     data.add_argument("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes per rank")
 
@@ -159,7 +165,7 @@ def check_values(args: argparse.Namespace) -> None:
     _require(math.isfinite(args.learning_rate) and args.learning_rate > 0, "--learning_rate must be positive")
     _require(args.max_grad_norm >= 0, "--max_grad_norm must not be negative (0 disables clipping)")
     _require(args.adam_weight_decay >= 0 and args.adam_epsilon > 0, "--adam_weight_decay/--adam_epsilon out of range")
-    for name in ("adam_beta1", "adam_beta2", "caption_dropout", "ema_decay"):
+    for name in ("adam_beta1", "adam_beta2", "caption_dropout", "ema_decay", "flip_probability"):
         value = getattr(args, name)
         _require(0.0 <= value <= 1.0, f"--{name} must be within [0, 1] (got {value})")
     ClipFilter.from_object(args)  # raises UsageError naming a bad bound

@@ -42,6 +42,7 @@ CARD_HYPERPARAMETERS = (
     "num_frames",
     "frame_interval",
     "resolution",
+    "flip_probability",
     "dataset_config",
     "caption_dropout",
     "mixed_precision",

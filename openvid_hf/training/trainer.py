@@ -351,7 +351,7 @@ class Trainer:
                 split="train",
                 clip_loader=ClipLoader(
                     FrameSampler(args.num_frames, args.frame_interval),
-                    ClipTransform(args.resolution),
+                    ClipTransform(args.resolution, flip_probability=args.flip_probability),
                     backend=args.video_backend,
                 ),
                 filters=ClipFilter.from_object(args),
