@@ -5,6 +5,8 @@ channels only, the learned null caption standing in for the unconditional prompt
 its own. The default scheduler reproduces the original IDDPM sampler with learned variance.
 
 This file imports only torch, diffusers and transformers, so it can be published to a Hub repository as remote code.
+Its size is diffusers' convention: one self-contained file per pipeline (prompts, checks, latents, guidance, the
+loop, decoding), which is also what a remote-code repository ships.
 """
 
 from __future__ import annotations

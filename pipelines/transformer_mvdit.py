@@ -5,7 +5,8 @@ along the frames over both modalities (MMTA); cross-attention from each frame's 
 text tokens (MHCA); and separate modulated MLPs for video and text. The math follows the original code
 (`openvid/models/mvdit/mvdit.py`) exactly; `openvid_hf.model.convert` maps its checkpoints onto this module.
 
-This file imports only torch and diffusers, so it can be published to a Hub repository as remote code.
+This file imports only torch and diffusers, so it can be published to a Hub repository as remote code. Its size is
+diffusers' convention: one self-contained file per model (embeddings, attention processors, block, model).
 """
 
 from __future__ import annotations
