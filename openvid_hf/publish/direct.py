@@ -78,13 +78,12 @@ class PublishSummary:
     seconds: float
 
     def line(self) -> str:
-        state = "verified" if self.verify.ok else f"{len(self.verify.problems)} mismatch(es)"
         return (
             f"published {self.manifest.samples} clips in {len(self.manifest.shards)} shards "
             f"({format_bytes(self.manifest.bytes)}) to {self.repo_id}@{self.revision} (commit {self.commit[:7]}): "
             f"{self.uploaded} shards uploaded, {self.reused} already there; "
             f"{skipped_phrase(self.manifest.skipped_counts())}, {self.manifest.filtered_out} filtered out; "
-            f"{state}; {self.seconds:.1f} s"
+            f"{self.verify.state}; {self.seconds:.1f} s"
         )
 
 

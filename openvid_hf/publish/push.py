@@ -37,11 +37,10 @@ class PushSummary:
     verify: VerifyReport
 
     def line(self) -> str:
-        state = "verified" if self.verify.ok else f"{len(self.verify.problems)} mismatch(es)"
         return (
             f"pushed the {self.files} files listed in {MANIFEST_FILE} ({format_bytes(self.bytes)}) with {CARD_FILE} "
             f"and {MANIFEST_FILE} to {self.repo_id}@{self.revision} (commit {self.commit[:7]}) "
-            f"in {self.seconds:.1f} s; {state}"
+            f"in {self.seconds:.1f} s; {self.verify.state}"
         )
 
 

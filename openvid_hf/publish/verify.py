@@ -46,6 +46,11 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def state(self) -> str:
+        """`verified`, or how many mismatches: the word a push or publish summary ends with."""
+        return "verified" if self.ok else f"{len(self.problems)} mismatch(es)"
+
     def line(self) -> str:
         where = f"{self.target}@{self.revision[:7]}" if self.revision else self.target
         if self.ok:
