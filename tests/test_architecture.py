@@ -37,6 +37,7 @@ LAYERS = (
     ("openvid_hf.release",),
     ("openvid_hf.publish", "openvid_hf.dataset_script", "openvid_hf.curation"),
     ("openvid_hf.model",),
+    ("openvid_hf.latents",),
     ("openvid_hf.training",),
     ("openvid_hf.testing",),
     ("openvid_hf.demo",),

@@ -35,15 +35,19 @@ def add_index_cache_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the bulk work runs: local processes (`--num-proc`) or a Ray cluster (the optional extra)."""
+def add_executor_arguments(parser: argparse.ArgumentParser, extra: dict[str, str] | None = None) -> None:
+    """Where the bulk work runs: local processes (`--num-proc`) or a Ray cluster (the optional extra).
+
+    `extra` adds executors of one command, by name with their help.
+    """
+    extra = extra or {}
     parser.add_argument("--num-proc", type=int, default=1, help="local processes writing shards; same output (1)")
     parser.add_argument(
         "--executor",
-        choices=EXECUTORS,
+        choices=(*EXECUTORS, *extra),
         default="local",
         help="local: --num-proc processes on this machine; ray: tasks on a Ray cluster, pip install "
-        "'openvid-hf[ray]' (local)",
+        "'openvid-hf[ray]'" + "".join(f"; {name}: {text}" for name, text in extra.items()) + " (local)",
     )
     parser.add_argument(
         "--ray-address",

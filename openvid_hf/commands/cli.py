@@ -25,6 +25,7 @@ COMMANDS = (
     "publish",
     "verify",
     "index",
+    "encode",
     "generate",
     "train",
     "demo",

@@ -21,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "against manifest.json, as `openvid-hf verify` does. Needs a token (`hf auth login` or HF_TOKEN)."
         ),
     )
-    parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="folder written by `openvid-hf build`")
+    parser.add_argument(
+        "out_dir", metavar="OUT_DIR", type=Path, help="folder written by `openvid-hf build` or `encode`"
+    )
     parser.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the dataset repository")
     parser.add_argument("--private", action="store_true", help="create the repository private")
     parser.add_argument("--revision", default=None, help="branch to push to, created if needed (main)")
@@ -29,9 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..latents.layout import is_latent_folder
+    from ..latents.push import push_latents
     from ..publish.push import push_dataset
 
-    summary = push_dataset(
+    push = push_latents if is_latent_folder(args.out_dir) else push_dataset
+    summary = push(
         args.out_dir,
         args.repo_id,
         private=args.private,

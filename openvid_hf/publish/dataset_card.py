@@ -14,6 +14,7 @@ from .layout import CONFIG_SUBSETS, DEFAULT_CONFIG, MANIFEST_FILE, config_data_f
 from .manifest import Manifest
 
 if TYPE_CHECKING:
+    import datasets
     import pyarrow as pa
     from huggingface_hub import DatasetCard
 
@@ -75,7 +76,7 @@ def dataset_card(out_dir: str | Path, repo_id: str, manifest: Manifest | None = 
             for name, files in data_files.items()
         ],
     )
-    _dataset_infos(manifest, data_files).to_dataset_card_data(card_data)
+    dataset_infos(manifest, data_files, published_features()).to_dataset_card_data(card_data)
     return render_card(
         DatasetCard,
         DATASET_CARD_TEMPLATE,
@@ -101,8 +102,8 @@ def write_dataset_card(out_dir: str | Path, repo_id: str, manifest: Manifest | N
     return write_card(dataset_card(out_dir, repo_id, manifest), Path(out_dir) / CARD_FILE)
 
 
-def _dataset_infos(manifest: Manifest, data_files: dict[str, list[dict]]):
-    """`dataset_info` of each config: the contract's features and each split's clip count and bytes."""
+def dataset_infos(manifest: Manifest, data_files: dict[str, list[dict]], features: datasets.Features):
+    """`dataset_info` of each config: `features` and each split's sample count and bytes."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
 
@@ -114,7 +115,7 @@ def _dataset_infos(manifest: Manifest, data_files: dict[str, list[dict]]):
             splits.add(SplitInfo(name=entry["split"], num_bytes=totals["bytes"], num_examples=totals["samples"]))
         infos[config] = DatasetInfo(
             config_name=config,
-            features=published_features(),
+            features=features,
             splits=splits,
             download_size=sum(split.num_bytes for split in splits.values()),
         )

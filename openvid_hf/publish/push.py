@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,8 @@ from .layout import MANIFEST_FILE
 from .manifest import Manifest
 from .verify import REPO_TYPE, VerifyReport, verify_dataset
 
+#: Renders a folder's card for a repository: `(out_dir, repo_id, manifest) -> written`.
+CardWriter = Callable[..., bool]
 #: Remote files a push replaces or removes, so the repository holds exactly the folder's shards and tables.
 REPLACED_PATTERNS = ["data/**", "metadata/**"]
 
@@ -51,8 +54,13 @@ def push_dataset(
     private: bool = False,
     revision: str | None = None,
     commit_message: str | None = None,
+    write_card: CardWriter = write_dataset_card,
 ) -> PushSummary:
-    """Upload a built folder to the dataset repository `repo_id` (created if needed), then verify it."""
+    """Upload a built folder to the dataset repository `repo_id` (created if needed), then verify it.
+
+    `write_card(out_dir, repo_id, manifest)` renders the card for `repo_id`: the published dataset's by default,
+    a derived dataset's (`openvid_hf.latents`) when it pushes through here.
+    """
     require_token()
     repo_id = check_repo_id(repo_id, "--repo-id")
     started = time.perf_counter()
@@ -65,7 +73,7 @@ def push_dataset(
         out_dir,
         repo_id,
         repo_type=REPO_TYPE,
-        write_card=partial(write_dataset_card, out_dir, manifest=manifest),
+        write_card=partial(write_card, out_dir, manifest=manifest),
         private=private,
         revision=revision,
         commit_message=commit_message or f"Publish OpenVid-1M: {manifest.samples} clips (openvid-hf)",

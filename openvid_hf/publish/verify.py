@@ -87,24 +87,25 @@ def verify_dataset(target: str | os.PathLike, revision: str | None = None) -> Ve
     )
 
 
-def remote_tree(api: HfApi, repo_id: str, revision: str) -> dict[str, TreeFile]:
+def remote_tree(api: HfApi, repo_id: str, revision: str, repo_type: str = REPO_TYPE) -> dict[str, TreeFile]:
     """Every file of the repository at `revision`: LFS files by their pointer's SHA-256, others hashed on demand."""
     from huggingface_hub.hf_api import RepoFile
 
     tree = {}
     with asking_the_hub(api):
-        for item in api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=revision, recursive=True):
+        for item in api.list_repo_tree(repo_id, repo_type=repo_type, revision=revision, recursive=True):
             if not isinstance(item, RepoFile):
                 continue
             if item.lfs is not None:
                 tree[item.path] = TreeFile(item.size, partial(str, item.lfs.sha256))
             else:
-                tree[item.path] = TreeFile(item.size, partial(_downloaded_sha256, api, repo_id, item.path, revision))
+                hashed = partial(_downloaded_sha256, api, repo_id, item.path, revision, repo_type)
+                tree[item.path] = TreeFile(item.size, hashed)
     return tree
 
 
-def _downloaded_sha256(api: HfApi, repo_id: str, path: str, revision: str) -> str:
-    return file_sha256(download(api, repo_id, path, revision))
+def _downloaded_sha256(api: HfApi, repo_id: str, path: str, revision: str, repo_type: str) -> str:
+    return file_sha256(download(api, repo_id, path, revision, repo_type=repo_type))
 
 
 def commit_sha(api: HfApi, repo_id: str, revision: str | None) -> str:
@@ -120,12 +121,12 @@ def commit_sha(api: HfApi, repo_id: str, revision: str | None) -> str:
         raise OpenVidError(f"{repo_id}: no such dataset repository on {api.endpoint} (or no access to it)") from None
 
 
-def download(api: HfApi, repo_id: str, path: str, revision: str, missing: str = "") -> str:
+def download(api: HfApi, repo_id: str, path: str, revision: str, missing: str = "", repo_type: str = REPO_TYPE) -> str:
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     try:
         with asking_the_hub(api):
-            return api.hf_hub_download(repo_id, path, repo_type=REPO_TYPE, revision=revision)
+            return api.hf_hub_download(repo_id, path, repo_type=repo_type, revision=revision)
     except LocalEntryNotFoundError as error:
         raise OpenVidError(f"cannot download {path} of {repo_id} from {api.endpoint} ({error})") from error
     except EntryNotFoundError:

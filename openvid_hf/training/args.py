@@ -22,6 +22,8 @@ from .checkpoints import LATEST
 PIXELS_PER_PATCH = 16
 REPORT_TO = ("tensorboard", "wandb", "all", "none")
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: The original's probability of mirroring a clip.
+DEFAULT_FLIP_PROBABILITY = 0.5
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +40,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset_name",
-        required=True,
+        default=None,
         metavar="REPO_OR_FOLDER",
         help="published OpenVid-1M dataset: a Hub dataset repo id or a folder written by `openvid-hf build`",
+    )
+    data.add_argument(
+        "--latents_dataset",
+        default=None,
+        metavar="REPO_OR_FOLDER",
+        help="instead of --dataset_name: a latent dataset written by `openvid-hf encode`; no VAE encoder and no "
+        "text encoder are loaded",
     )
     data.add_argument(
         "--dataset_config", default=DEFAULT_CONFIG, choices=tuple(CONFIG_SUBSETS), help="all clips or HD only"
@@ -61,8 +70,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--flip_probability",
         type=float,
-        default=0.5,
-        help="probability of mirroring a clip left-right (0.5, as the original; 0 keeps motion directions)",
+        default=None,
+        help="probability of mirroring a clip left-right (0.5, as the original; 0 keeps motion directions; "
+        "latents are encoded unflipped: 0)",
     )
     data.add_argument("--video_backend", default=DEFAULT_BACKEND, choices=VIDEO_BACKENDS, help="decoder of the clips")
     data.add_argument("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes per rank")
@@ -137,7 +147,21 @@ def _require(condition: bool, message: str) -> None:
 
 
 def check_values(args: argparse.Namespace) -> None:
-    """Ranges and combinations; no file or network access."""
+    """Ranges and combinations; no file or network access. Sets the defaults that depend on the data source."""
+    _require(
+        (args.dataset_name is None) != (args.latents_dataset is None),
+        "give one of --dataset_name (videos) and --latents_dataset (latents written by `openvid-hf encode`)",
+    )
+    if args.flip_probability is None:
+        args.flip_probability = 0.0 if args.latents_dataset else DEFAULT_FLIP_PROBABILITY
+    if args.latents_dataset is not None:
+        for given, why in (
+            (args.flip_probability, "--flip_probability: latents are encoded unflipped"),
+            (args.precompute_text_embeddings, "--precompute_text_embeddings: latents hold their T5 embeddings"),
+            (args.validation_prompts, "--validation_prompts: no text encoder or VAE decoder is loaded"),
+            (args.filter, "--filter: a latent dataset has no metadata table; use the score filters"),
+        ):
+            _require(not given, f"{why} (with --latents_dataset)")
     _require(
         args.resolution > 0 and args.resolution % PIXELS_PER_PATCH == 0,
         f"--resolution {args.resolution} must be a positive multiple of {PIXELS_PER_PATCH} "
@@ -182,7 +206,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     """Everything that can be checked before loading a model or reading a clip (see the module docstring)."""
     from ..hub import check_repo_id, require_token
     from .checkpoints import check_resumable, checkpoint_to_resume, find_checkpoints
-    from .sources import check_dataset_exists, check_pipeline_exists
+    from .sources import check_dataset_exists, check_latents_fit, check_pipeline_exists
 
     check_values(args)
     if args.report_to in ("tensorboard", "all"):
@@ -207,7 +231,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         if args.hub_model_id is not None:
             check_repo_id(args.hub_model_id, "--hub_model_id", namespaced=False)
     check_pipeline_exists(args.pretrained_model_name_or_path, args.revision)
-    check_dataset_exists(args.dataset_name, args.dataset_revision)
+    if args.latents_dataset is not None:
+        check_latents_fit(args)
+    else:
+        check_dataset_exists(args.dataset_name, args.dataset_revision)
 
 
 def _require_module(module: str, argument: str) -> None:

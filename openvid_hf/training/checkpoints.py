@@ -36,6 +36,7 @@ RESUME_SETTINGS = (
     "pretrained_model_name_or_path",
     "revision",
     "dataset_name",
+    "latents_dataset",
     "dataset_config",
     "dataset_revision",
     "min_aesthetic_score",

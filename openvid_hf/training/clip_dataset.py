@@ -13,83 +13,32 @@ counts, so a `StatefulDataLoader` resumes mid-epoch with exactly the clips an un
 
 from __future__ import annotations
 
-import copy
 import glob
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
-import torch
-from datasets.distributed import split_dataset_by_node
 
 from ..errors import OpenVidError, UsageError
 from ..publish.layout import DEFAULT_CONFIG, SHARD_SUFFIX
 from ..publish.subset import NoByteRangesError, Where, load_subset
 from ..release.filters import ClipFilter
-from ..release.skips import skipped_phrase
-from ..schema import FIELD_NAMES, RECORD_COLUMN, VIDEO_COLUMN, published_features
+from ..schema import RECORD_COLUMN, VIDEO_COLUMN, published_features
 from ..video.clips import ClipLoader, ClipTooShortError, sample_rng
 from ..video.decoding import VideoDecodeError
+from .row_stream import VIDEO_NAME_FIELD, ClipCounts, RowStreamDataset, record_fields
+
+__all__ = ["VIDEO_NAME_FIELD", "ClipCounts", "OpenVidClipDataset", "clip_row_features", "load_rows", "shard_files"]
 
 logger = logging.getLogger(__name__)
-
-#: Why a row gives no clip: its sample lacks the mp4 or json member, the mp4 cannot be decoded, or it has
-#: fewer frames than a clip needs (named as `openvid_hf.release.layout.SKIP_REASONS` names the same defects).
-SKIP_REASONS = ("missing", "undecodable", "too_short")
-#: The record's `video` field (the original file name) is passed on under this name: `video` is the clip.
-VIDEO_NAME_FIELD = "video_name"
-#: Marks this dataset's state inside a DataLoader's state dict (`ClipCounts.from_loader_state` finds it).
-STATE_TYPE = "OpenVidClipDataset"
 
 Source = str | os.PathLike | Sequence[str | os.PathLike]
 
 
-@dataclass
-class ClipCounts:
-    """What a pass over the rows gave so far: clips yielded, rows filtered out, rows skipped by reason."""
-
-    yielded: int = 0
-    filtered: int = 0
-    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
-
-    def to_state(self) -> dict[str, Any]:
-        """Plain types only, so the state loads with `torch.load(weights_only=True)`."""
-        return {"yielded": self.yielded, "filtered": self.filtered, "skipped": dict(self.skipped)}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ClipCounts:
-        return cls(state["yielded"], state["filtered"], {**dict.fromkeys(SKIP_REASONS, 0), **state["skipped"]})
-
-    @classmethod
-    def from_loader_state(cls, loader_state: dict[str, Any]) -> ClipCounts:
-        """The counts of every `OpenVidClipDataset` state in a DataLoader's `state_dict()`, summed over workers."""
-        total = cls()
-        for state in _dataset_states(loader_state):
-            counts = cls.from_state(state["counts"])
-            total.yielded += counts.yielded
-            total.filtered += counts.filtered
-            for reason, count in counts.skipped.items():
-                total.skipped[reason] = total.skipped.get(reason, 0) + count
-        return total
-
-    def summary(self) -> str:
-        return f"{self.yielded} clips, {self.filtered} filtered out, {skipped_phrase(self.skipped)}"
-
-
-def _dataset_states(state: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(state, dict):
-        if state.get("type") == STATE_TYPE:
-            yield state
-            return
-        for value in state.values():
-            yield from _dataset_states(value)
-
-
-class OpenVidClipDataset(torch.utils.data.IterableDataset):
+class OpenVidClipDataset(RowStreamDataset):
     """Training clips of a published OpenVid-1M dataset: `{"video": [C, T, H, W] in [-1, 1], "key", "caption", ...}`.
 
     Args:
@@ -111,6 +60,8 @@ class OpenVidClipDataset(torch.utils.data.IterableDataset):
     far; with DataLoader workers, `ClipCounts.from_loader_state(loader.state_dict())` sums them.
     """
 
+    state_type: ClassVar[str] = "OpenVidClipDataset"
+
     def __init__(
         self,
         source: Source,
@@ -125,66 +76,10 @@ class OpenVidClipDataset(torch.utils.data.IterableDataset):
         revision: str | None = None,
         where: Where = None,
     ):
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise UsageError(f"seed must be an integer (got {seed!r})")
         self.clip_loader = clip_loader or ClipLoader()
         self.filters = filters or ClipFilter()
-        self.seed = seed
-        self.rank, self.world_size = node_of(rank, world_size)
         rows = load_rows(source, config, split, revision, where=where, filters=self.filters)
-        if self.world_size > 1:
-            rows = split_dataset_by_node(rows, rank=self.rank, world_size=self.world_size)
-        self._rows = rows
-        self._resume: dict[str, Any] | None = None
-        self.counts = ClipCounts()
-
-    @property
-    def num_shards(self) -> int:
-        """Shard files this node reads: DataLoader workers beyond this number get nothing to do."""
-        return self._rows.num_shards
-
-    @property
-    def epoch(self) -> int:
-        # datasets keeps the epoch in shared memory, so persistent DataLoader workers see `set_epoch` too.
-        return self._rows.epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Seeds the clips and orders the shards of the next pass (call it before each epoch)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise UsageError(f"epoch must be a non-negative integer (got {epoch!r})")
-        self._rows.set_epoch(epoch)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Where the pass is: the row stream's position, the epoch and the counts (plain types)."""
-        if self._resume is not None:  # restored, not iterated yet: the restored state still holds
-            return copy.deepcopy(self._resume)
-        return {
-            "type": STATE_TYPE,
-            "epoch": self.epoch,
-            "rows": self._rows.state_dict(),
-            "counts": self.counts.to_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume the pass recorded in `state` (its epoch included) when this dataset is next iterated."""
-        if not isinstance(state, dict) or state.get("type") != STATE_TYPE:
-            raise OpenVidError(f"not a state of {STATE_TYPE}: {str(state)[:200]}")
-        self.set_epoch(state["epoch"])
-        self.counts = ClipCounts.from_state(state["counts"])
-        self._resume = state
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        resume, self._resume = self._resume, None
-        # Always given, so a resume point is used by one pass only (None starts from the beginning).
-        self._rows.load_state_dict(resume["rows"] if resume else None)
-        self.counts = ClipCounts.from_state(resume["counts"]) if resume else ClipCounts()
-        epoch = self.epoch
-        for row in self._rows:
-            sample = self._sample(row, epoch)
-            if sample is not None:
-                self.counts.yielded += 1
-                yield sample
-        logger.info("%s: %s", self._describe_pass(epoch), self.counts.summary())
+        super().__init__(rows, seed=seed, rank=rank, world_size=world_size)
 
     def _sample(self, row: dict[str, Any], epoch: int) -> dict[str, Any] | None:
         record, video = row[RECORD_COLUMN], row[VIDEO_COLUMN]
@@ -204,32 +99,7 @@ class OpenVidClipDataset(torch.utils.data.IterableDataset):
         except ClipTooShortError as error:
             self._skip("too_short", str(error))
             return None
-        metadata = {VIDEO_NAME_FIELD if field == "video" else field: record[field] for field in FIELD_NAMES}
-        return {"video": clip, **metadata}
-
-    def _skip(self, reason: str, message: str) -> None:
-        self.counts.skipped[reason] += 1
-        logger.warning("skipped (%s) %s", reason, message)
-
-    def _describe_pass(self, epoch: int) -> str:
-        worker = torch.utils.data.get_worker_info()
-        where = [f"epoch {epoch}"]
-        if self.world_size > 1:
-            where.append(f"rank {self.rank}/{self.world_size}")
-        if worker is not None:
-            where.append(f"worker {worker.id}/{worker.num_workers}")
-        return f"{STATE_TYPE} ({', '.join(where)})"
-
-
-def node_of(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    """`(rank, world_size)` from the arguments, else from `RANK`/`WORLD_SIZE`, else a single node."""
-    if world_size is None:
-        world_size = int(os.environ.get("WORLD_SIZE", 1))
-    if rank is None:
-        rank = int(os.environ.get("RANK", 0)) if world_size > 1 else 0
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise UsageError(f"rank must be within [0, world_size) and world_size positive (got {rank}, {world_size})")
-    return rank, world_size
+        return {"video": clip, **record_fields(record)}
 
 
 def clip_row_features() -> datasets.Features:

@@ -76,8 +76,9 @@ def card_hyperparameters(args: argparse.Namespace, num_processes: int, mixed_pre
         del values["lora_rank"]
     if not is_hub_id(args.pretrained_model_name_or_path):
         values["pretrained_model_name_or_path"] = args.pretrained_model_name_or_path
-    if not is_hub_id(args.dataset_name):
-        values["dataset_name"] = args.dataset_name
+    for source in ("dataset_name", "latents_dataset"):
+        if getattr(args, source) is not None and not is_hub_id(getattr(args, source)):
+            values[source] = getattr(args, source)
     values.update({name: getattr(args, name) for name in ClipFilter.names() if getattr(args, name) is not None})
     return values
 
@@ -92,7 +93,7 @@ def training_summary(
     """What the model card reports (Hub ids are linked; local paths appear among the hyper-parameters)."""
     return TrainingSummary(
         base_model=args.pretrained_model_name_or_path if is_hub_id(args.pretrained_model_name_or_path) else None,
-        dataset=args.dataset_name if is_hub_id(args.dataset_name) else None,
+        dataset=next((name for name in (args.dataset_name, args.latents_dataset) if name and is_hub_id(name)), None),
         steps=steps,
         final_loss=final_loss,
         hyperparameters=hyperparameters,

@@ -6,6 +6,7 @@ request each and run before any download.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,11 +88,14 @@ def check_dataset_exists(name: str, revision: str | None) -> None:
         )
 
 
-def load_pipeline(name: str, revision: str | None, torch_dtype: torch.dtype | None = None) -> MVDiTPipeline:
+def load_pipeline(
+    name: str, revision: str | None, torch_dtype: torch.dtype | None = None, encoders: bool = True
+) -> MVDiTPipeline:
     """The pipeline, its transformer in float32 (the dtype of trained master weights), the rest in `torch_dtype`.
 
     `torch_dtype=None` keeps the stored dtypes. Loading in the dtype (rather than casting afterwards) lets
-    transformers keep the modules T5 needs in float32 when the compute dtype is float16.
+    transformers keep the modules T5 needs in float32 when the compute dtype is float16. `encoders=False` leaves
+    the tokenizer, text encoder and VAE out (training from latents).
     """
     import torch
 
@@ -100,7 +104,10 @@ def load_pipeline(name: str, revision: str | None, torch_dtype: torch.dtype | No
     transformer = MVDiTTransformer3DModel.from_pretrained(
         name, subfolder="transformer", revision=revision, torch_dtype=torch.float32
     )
-    return MVDiTPipeline.from_pretrained(name, revision=revision, transformer=transformer, torch_dtype=torch_dtype)
+    without = {} if encoders else {"tokenizer": None, "text_encoder": None, "vae": None}
+    return MVDiTPipeline.from_pretrained(
+        name, revision=revision, transformer=transformer, torch_dtype=torch_dtype, **without
+    )
 
 
 def training_captions(
@@ -121,3 +128,51 @@ def training_captions(
         if subset_of(row["hd"]) in subsets and filters.accepts_record(row):
             captions.add(row["caption"])
     return sorted(captions)
+
+
+def check_latents_fit(args: argparse.Namespace) -> None:
+    """A latent dataset this model and these arguments can train from; a `UsageError` naming every mismatch.
+
+    Compared without loading a model: the sampling settings with the arguments, the latent and text shapes with the
+    transformer's config, and the encoders' weight digests with the pipeline's VAE and text encoder files.
+    """
+    from ..latents.encode import read_settings
+    from ..latents.encoders import encoder_identity
+    from ..pipelines import MVDiTTransformer3DModel
+
+    name, model = args.latents_dataset, args.pretrained_model_name_or_path
+    try:
+        settings = read_settings(name, args.dataset_revision)
+    except OpenVidError as error:
+        raise UsageError(f"--latents_dataset {error}") from None
+    problems = [
+        f"--{argument} {wanted} (latents: {encoded})"
+        for argument, wanted, encoded in (
+            ("num_frames", args.num_frames, settings.num_frames),
+            ("frame_interval", args.frame_interval, settings.frame_interval),
+            ("resolution", args.resolution, settings.resolution),
+        )
+        if wanted != encoded
+    ]
+    config = MVDiTTransformer3DModel.load_config(model, subfolder="transformer", revision=args.revision)
+    problems += [
+        f"the transformer's {field} is {config[field]} (latents: {encoded})"
+        for field, encoded in (
+            ("in_channels", settings.latent_channels),
+            ("caption_channels", settings.text_channels),
+            ("max_text_length", settings.max_text_length),
+        )
+        if config[field] != encoded
+    ]
+    for component, subfolder, recorded in (
+        ("VAE", "vae", settings.vae),
+        ("text encoder", "text_encoder", settings.text_encoder),
+    ):
+        identity = encoder_identity(model, (subfolder,), args.revision)
+        if identity.weights_sha256 != recorded.weights_sha256:
+            problems.append(
+                f"the model's {component} {identity.describe()} is not the one that encoded the latents, "
+                f"{recorded.describe()}"
+            )
+    if problems:
+        raise UsageError(f"--latents_dataset {name} does not fit this run: " + "; ".join(problems))

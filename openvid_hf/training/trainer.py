@@ -28,6 +28,7 @@ import torch
 
 from ..atomic import write_text
 from ..errors import OpenVidError, UsageError
+from ..latents.encoders import encode_video, sample_posterior
 from .args import check_arguments
 
 if TYPE_CHECKING:
@@ -35,9 +36,10 @@ if TYPE_CHECKING:
     from diffusers.training_utils import EMAModel
     from torchdata.stateful_dataloader import StatefulDataLoader
 
+    from ..latents.layout import LatentSettings
     from ..pipelines import MVDiTPipeline, MVDiTTransformer3DModel
-    from .clip_dataset import OpenVidClipDataset
     from .loss import HybridDiffusionLoss, LossTerms
+    from .row_stream import RowStreamDataset
     from .text_cache import PrecomputeSummary, TextEmbeddingCache
 
 logger = logging.getLogger(__name__)
@@ -91,14 +93,6 @@ def micro_batch_generator(seed: int, rank: int, index: int, device: torch.device
     return generator
 
 
-def encode_video(vae: torch.nn.Module, video: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Latents `[B, C, T, h, w]` (float32) of clips `[B, 3, T, H, W]` in [-1, 1]: a scaled posterior sample a frame."""
-    batch_size, _, frames = video.shape[:3]
-    images = video.transpose(1, 2).flatten(0, 1).to(device=generator.device, dtype=vae.dtype)
-    latents = vae.encode(images).latent_dist.sample(generator=generator).float() * vae.config.scaling_factor
-    return latents.unflatten(0, (batch_size, frames)).transpose(1, 2)
-
-
 def drop_captions(
     hidden_states: torch.Tensor, null_caption: torch.Tensor, probability: float, generator: torch.Generator
 ) -> torch.Tensor:
@@ -148,7 +142,7 @@ def trainable_parameters(transformer: MVDiTTransformer3DModel, args: argparse.Na
 
 
 def clip_batches(
-    loader: StatefulDataLoader, dataset: OpenVidClipDataset, progress: TrainingProgress
+    loader: StatefulDataLoader, dataset: RowStreamDataset, progress: TrainingProgress
 ) -> Iterator[dict[str, Any]]:
     """This process's batches, pass after pass; `progress.epoch` counts the passes."""
     empty_passes = 0
@@ -179,6 +173,8 @@ class Trainer:
         self.precompute_summary: PrecomputeSummary | None = None
         self.step_log = None  # the main process's StepLog
         self.ema: EMAModel | None = None
+        #: Set when training from a latent dataset: its settings (scaling factor, shapes), no encoder loaded.
+        self.latent_settings: LatentSettings | None = None
 
     def run(self) -> TrainingResult:
         from .step_log import StepLog
@@ -278,8 +274,9 @@ class Trainer:
         from .sources import load_pipeline
 
         args, device = self.args, self.accelerator.device
+        encoders = args.latents_dataset is None
         with self.accelerator.main_process_first():
-            pipeline = load_pipeline(args.pretrained_model_name_or_path, args.revision, self.weight_dtype)
+            pipeline = load_pipeline(args.pretrained_model_name_or_path, args.revision, self.weight_dtype, encoders)
         pipeline.set_progress_bar_config(disable=True)
         config = pipeline.transformer.config
         multiple = pipeline.vae_scale_factor * config.patch_size[1]
@@ -294,7 +291,8 @@ class Trainer:
                 f"{config.out_channels}); the hybrid loss trains noise and learned-range variance"
             )
         for frozen in (pipeline.text_encoder, pipeline.vae):
-            frozen.requires_grad_(False).eval().to(device)
+            if frozen is not None:
+                frozen.requires_grad_(False).eval().to(device)
         pipeline.transformer.to(device).train()
         return pipeline
 
@@ -335,32 +333,13 @@ class Trainer:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _data(self) -> tuple[OpenVidClipDataset, StatefulDataLoader]:
+    def _data(self) -> tuple[RowStreamDataset, StatefulDataLoader]:
         """This process's part of the dataset, in a loader of its own (see docs/video.md: not `accelerate.prepare`)."""
         from torchdata.stateful_dataloader import StatefulDataLoader
 
-        from ..release.filters import ClipFilter
-        from ..video.clips import ClipLoader, ClipTransform, FrameSampler
-        from .clip_dataset import OpenVidClipDataset
-
         args, accelerator = self.args, self.accelerator
         with accelerator.main_process_first():
-            dataset = OpenVidClipDataset(
-                args.dataset_name,
-                args.dataset_config,
-                split="train",
-                clip_loader=ClipLoader(
-                    FrameSampler(args.num_frames, args.frame_interval),
-                    ClipTransform(args.resolution, flip_probability=args.flip_probability),
-                    backend=args.video_backend,
-                ),
-                filters=ClipFilter.from_object(args),
-                seed=args.seed,
-                rank=accelerator.process_index,
-                world_size=accelerator.num_processes,
-                revision=args.dataset_revision,
-                where=args.filter,
-            )
+            dataset = self._latent_dataset() if args.latents_dataset is not None else self._clip_dataset()
         loader = StatefulDataLoader(
             dataset,
             batch_size=args.train_batch_size,
@@ -370,6 +349,48 @@ class Trainer:
             persistent_workers=args.dataloader_num_workers > 0,
         )
         return dataset, loader
+
+    def _clip_dataset(self) -> RowStreamDataset:
+        from ..release.filters import ClipFilter
+        from ..video.clips import ClipLoader, ClipTransform, FrameSampler
+        from .clip_dataset import OpenVidClipDataset
+
+        args, accelerator = self.args, self.accelerator
+        return OpenVidClipDataset(
+            args.dataset_name,
+            args.dataset_config,
+            split="train",
+            clip_loader=ClipLoader(
+                FrameSampler(args.num_frames, args.frame_interval),
+                ClipTransform(args.resolution, flip_probability=args.flip_probability),
+                backend=args.video_backend,
+            ),
+            filters=ClipFilter.from_object(args),
+            seed=args.seed,
+            rank=accelerator.process_index,
+            world_size=accelerator.num_processes,
+            revision=args.dataset_revision,
+            where=args.filter,
+        )
+
+    def _latent_dataset(self) -> RowStreamDataset:
+        from ..latents.encode import read_settings
+        from ..release.filters import ClipFilter
+        from .latent_dataset import OpenVidLatentDataset
+
+        args, accelerator = self.args, self.accelerator
+        self.latent_settings = read_settings(args.latents_dataset, args.dataset_revision)
+        return OpenVidLatentDataset(
+            args.latents_dataset,
+            args.dataset_config,
+            split="train",
+            max_text_length=self.pipeline.transformer.config.max_text_length,
+            filters=ClipFilter.from_object(args),
+            seed=args.seed,
+            rank=accelerator.process_index,
+            world_size=accelerator.num_processes,
+            revision=args.dataset_revision,
+        )
 
     # Training ----------------------------------------------------------------------------------------------------
 
@@ -384,6 +405,18 @@ class Trainer:
         hidden_states, mask = encode_captions(self.pipeline, captions, device, max_length)
         return hidden_states.float(), mask
 
+    def _inputs(
+        self, batch: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Latents (a posterior sample, the first draw from `generator`), T5 hidden states and masks of a batch."""
+        if self.latent_settings is None:
+            latents = encode_video(self.pipeline.vae, batch["video"], generator)
+            return latents, *self._text(batch["caption"])
+        device = self.accelerator.device
+        mean, logvar = batch["latent_mean"].to(device), batch["latent_logvar"].to(device)
+        latents = sample_posterior(mean, logvar, self.latent_settings.scaling_factor, generator)
+        return latents, batch["prompt_embeds"].to(device), batch["prompt_attention_mask"].to(device)
+
     def _optimizer_step(self, batches: Iterator[dict[str, Any]]) -> tuple[torch.Tensor, list[str]]:
         """One optimizer step over `--gradient_accumulation_steps` micro-batches: their loss terms `[N, 3]`, keys."""
         args, accelerator = self.args, self.accelerator
@@ -396,8 +429,7 @@ class Trainer:
             generator = micro_batch_generator(args.seed, accelerator.process_index, index, accelerator.device)
             with accelerator.accumulate(self.model):
                 with torch.no_grad():
-                    latents = encode_video(self.pipeline.vae, batch["video"], generator)
-                    hidden_states, attention_mask = self._text(batch["caption"])
+                    latents, hidden_states, attention_mask = self._inputs(batch, generator)
                 hidden_states = drop_captions(hidden_states, null_caption, args.caption_dropout, generator)
                 terms = training_loss(self.model, self.loss_fn, latents, hidden_states, attention_mask, generator)
                 accelerator.backward(terms.loss.mean())

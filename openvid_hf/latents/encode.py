@@ -1,0 +1,525 @@
+"""`openvid-hf encode`: a published dataset's clips encoded once into a latent dataset (`layout`).
+
+1. Plan, from the source's metadata table alone (no video read): the selected clips of a config and split, in the
+   order the source streams them, cut into shards of `samples_per_shard` per subset (`sd`, `hd`), each shard at the
+   path the published layout gives it. The settings (`LatentSettings`) come from the encoders' configs and the
+   arguments, before any weight is loaded.
+2. Encode each shard through the executor seam (`openvid_hf.executors`: local processes or Ray tasks; or one
+   process per GPU under `accelerate launch`, `accelerate_encode`): read its clips by byte range (`load_subset`),
+   sample each clip's window as training does (`sample_rng(seed, 0, key)`, never flipped), run the VAE and T5 in
+   batches and write a reproducible tar. The encoders are loaded once per worker process.
+3. Write `manifest.json` (the settings in its `build`) and the card.
+
+A finished shard is recorded with its SHA-256 in the build journal (`publish.journal`), so re-running the same
+command skips what is done, whichever executor or process wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..atomic import write_text
+from ..cards import format_bytes
+from ..errors import OpenVidError, UsageError
+from ..executors import make_executor
+from ..publish.journal import BuildJournal, ShardResult
+from ..publish.layout import CONFIG_SUBSETS, DEFAULT_CONFIG, MANIFEST_FILE, shard_path
+from ..publish.manifest import Manifest
+from ..release.skips import Skip, skipped_phrase
+from ..schema import RECORD_COLUMN, VIDEO_COLUMN, member_offset_column
+from ..video.decoding import DEFAULT_BACKEND, VideoDecodeError
+from .encoders import EncoderIdentity, encode_captions, encode_posterior, encoder_identity
+from .layout import LATENT_LOGVAR, LATENT_MEAN, PROMPT_EMBEDS, PROMPT_LENGTH, STORAGE_DTYPES, LatentSettings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..pipelines import MVDiTPipeline
+
+logger = logging.getLogger(__name__)
+
+#: MVDiT's caption length (T5 tokens).
+DEFAULT_MAX_TEXT_LENGTH = 120
+DEFAULT_SAMPLES_PER_SHARD = 256
+#: The epoch whose window `sample_rng` draws: a latent dataset holds one window a clip.
+ENCODED_EPOCH = 0
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """The arguments of `openvid-hf encode`; `vae` and `text_encoder` name a folder or Hub model repository."""
+
+    vae: str
+    text_encoder: str
+    num_frames: int = 16
+    frame_interval: int = 3
+    resolution: int = 256
+    seed: int = 42
+    config: str = DEFAULT_CONFIG
+    split: str = "train"
+    revision: str | None = None
+    where: str | None = None
+    dtype: str = "float32"
+    max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
+    samples_per_shard: int = DEFAULT_SAMPLES_PER_SHARD
+    batch_size: int = 8
+    device: str = "cpu"
+    video_backend: str = DEFAULT_BACKEND
+    executor: str = "local"
+    num_proc: int = 1
+    ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("num_frames", "frame_interval", "resolution", "max_text_length", "samples_per_shard"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive integer (got {getattr(self, name)})")
+        if self.batch_size < 1 or self.num_proc < 1:
+            raise UsageError("--batch-size and --num-proc must be positive integers")
+        if self.dtype not in STORAGE_DTYPES:
+            raise UsageError(f"--dtype {self.dtype}: choose one of {', '.join(STORAGE_DTYPES)}")
+        if self.config not in CONFIG_SUBSETS:
+            raise UsageError(f"--config {self.config}: choose one of {', '.join(CONFIG_SUBSETS)}")
+
+
+@dataclass(frozen=True)
+class LatentShardPlan:
+    """One shard of the latent dataset: its path and the keys of the source clips it encodes, in stream order."""
+
+    path: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    settings: LatentSettings
+    shards: tuple[LatentShardPlan, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the plan: the settings and every shard's keys (a resumed run must make exactly these files)."""
+        digest = hashlib.sha256(self.settings.fingerprint().encode())
+        for shard in self.shards:
+            digest.update(f"{shard.path}:{','.join(shard.keys)}\n".encode())
+        return digest.hexdigest()
+
+
+@dataclass
+class EncodeSummary:
+    out_dir: Path
+    manifest: Manifest
+    written: int
+    reused: int
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"encoded {self.manifest.samples} clips into {len(self.manifest.shards)} shards "
+            f"({format_bytes(self.manifest.bytes)}) in {self.out_dir}: {self.written} shards written, "
+            f"{self.reused} reused; {skipped_phrase(self.manifest.skipped_counts())}; {self.seconds:.1f} s"
+        )
+
+
+# Planning ------------------------------------------------------------------------------------------------------------
+
+
+def component_subfolders(name: str, argument: str, subfolders: tuple[str, ...]) -> tuple[str, ...]:
+    """`subfolders` when `name` is a pipeline holding them (`vae/config.json`), else the repository's root.
+
+    `argument` names the option in the one line that says when `name` is neither a folder nor a model repository.
+    """
+    first = f"{subfolders[0]}/config.json"
+    if Path(name).exists():
+        present = Path(name, first).is_file()
+    else:
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
+        from huggingface_hub.utils import validate_repo_id
+
+        from ..hub import asking_the_hub
+
+        try:
+            validate_repo_id(name)
+        except HFValidationError:
+            raise UsageError(f"{argument} {name}: no such folder, and not a Hub repo id ORG/NAME") from None
+        api = HfApi()
+        try:
+            with asking_the_hub(api):
+                present = api.file_exists(name, first)
+        except RepositoryNotFoundError:
+            raise OpenVidError(
+                f"{argument} {name}: no such folder, and no model repository on {api.endpoint}"
+            ) from None
+    return subfolders if present else ("",) * len(subfolders)
+
+
+def plan_settings(source_info: dict[str, Any], options: EncodeOptions) -> LatentSettings:
+    """The latent settings from the encoders' configs (no weights loaded) and the options."""
+    from diffusers import AutoencoderKL
+    from transformers import AutoConfig
+
+    vae_subfolders = component_subfolders(options.vae, "--vae", ("vae",))
+    text_subfolders = component_subfolders(options.text_encoder, "--text-encoder", ("text_encoder", "tokenizer"))
+    vae_identity = encoder_identity(options.vae, vae_subfolders)
+    text_identity = encoder_identity(options.text_encoder, text_subfolders[:1])
+    text_identity = replace(text_identity, subfolders=text_subfolders)
+    vae_config = AutoencoderKL.load_config(
+        options.vae, subfolder=vae_subfolders[0] or None, revision=vae_identity.revision
+    )
+    text_config = AutoConfig.from_pretrained(
+        options.text_encoder, subfolder=text_subfolders[0], revision=text_identity.revision
+    )
+    factor = 2 ** (len(vae_config["block_out_channels"]) - 1)
+    if options.resolution % factor:
+        raise UsageError(f"--resolution {options.resolution} must be a multiple of the VAE's factor {factor}")
+    return LatentSettings(
+        num_frames=options.num_frames,
+        frame_interval=options.frame_interval,
+        resolution=options.resolution,
+        seed=options.seed,
+        dtype=options.dtype,
+        latent_channels=vae_config["latent_channels"],
+        latent_size=options.resolution // factor,
+        scaling_factor=vae_config["scaling_factor"],
+        text_channels=text_config.d_model,
+        max_text_length=options.max_text_length,
+        vae=vae_identity,
+        text_encoder=text_identity,
+        source=source_info,
+    )
+
+
+def plan_shards(table: pa.Table, config: str, split: str, samples_per_shard: int) -> tuple[LatentShardPlan, ...]:
+    """The selected rows of `config` in the order the source streams them (subset, shard, offset), cut into shards."""
+    from ..publish.layout import shard_split_and_subset
+
+    offset = member_offset_column(VIDEO_COLUMN)
+    columns = ["key", "shard", *([offset] if offset in table.column_names else [])]
+    by_subset: dict[str, list[tuple[str, int, str]]] = {subset: [] for subset in CONFIG_SUBSETS[config]}
+    for row in table.select(columns).to_pylist():
+        _, subset = shard_split_and_subset(row["shard"])
+        if subset in by_subset:
+            by_subset[subset].append((row["shard"], row.get(offset) or 0, row["key"]))
+    shards = []
+    for subset, rows in by_subset.items():
+        keys = [key for _, _, key in sorted(rows)]
+        for index, start in enumerate(range(0, len(keys), samples_per_shard)):
+            shards.append(
+                LatentShardPlan(shard_path(split, subset, index), tuple(keys[start : start + samples_per_shard]))
+            )
+    return tuple(shards)
+
+
+def plan_encode(source: str, options: EncodeOptions) -> EncodePlan:
+    """Read the source's metadata (one snapshot: its commit), select, order and cut the clips; derive the settings."""
+    from ..publish.metadata import load_metadata
+    from ..publish.selection import select_rows
+    from ..publish.verify import commit_sha, parse_target
+
+    location = parse_target(source)
+    revision = options.revision
+    if not isinstance(location, Path):
+        from huggingface_hub import HfApi
+
+        revision = commit_sha(HfApi(), location, options.revision)
+    table = select_rows(load_metadata(source, options.split, revision).data.table, options.where)
+    shards = plan_shards(table, options.config, options.split, options.samples_per_shard)
+    if not shards:
+        raise OpenVidError(f"{source}: no clip of config {options.config!r}, split {options.split!r} is selected")
+    source_info = {
+        "dataset": str(source),
+        "revision": revision,
+        "config": options.config,
+        "split": options.split,
+        "where": options.where,
+    }
+    return EncodePlan(plan_settings(source_info, options), shards)
+
+
+# Encoding --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What a worker loads: picklable, and the key of its per-process cache of loaded encoders."""
+
+    vae: EncoderIdentity
+    text_encoder: EncoderIdentity
+    device: str
+
+    def load(self) -> MVDiTPipeline:
+        """The encoders in a pipeline with no transformer (its `encode_prompt` is the training's caption encoder)."""
+        from diffusers import AutoencoderKL
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        from ..pipelines import MVDiTPipeline
+
+        device = torch.device(self.device)
+        vae = AutoencoderKL.from_pretrained(
+            self.vae.repo, subfolder=self.vae.subfolders[0] or None, revision=self.vae.revision
+        )
+        text = self.text_encoder
+        text_encoder = T5EncoderModel.from_pretrained(text.repo, subfolder=text.subfolders[0], revision=text.revision)
+        tokenizer = AutoTokenizer.from_pretrained(text.repo, subfolder=text.subfolders[1], revision=text.revision)
+        pipeline = MVDiTPipeline(tokenizer, text_encoder, vae.eval(), transformer=None, scheduler=None)
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline.to(device)
+
+
+_LOADED: dict[EncoderSpec, MVDiTPipeline] = {}
+
+
+def loaded_encoders(spec: EncoderSpec) -> MVDiTPipeline:
+    """The encoders of `spec`, loaded once per process (a worker encodes many shards)."""
+    if spec not in _LOADED:
+        _LOADED.clear()
+        _LOADED[spec] = spec.load()
+    return _LOADED[spec]
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """A `.npy` member: numpy's own format, which `datasets` decodes."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class EncodeShardJob:
+    """One shard's work on a worker: read its clips by range, encode them in batches, write the tar into `out_dir`."""
+
+    source: str
+    out_dir: str
+    settings: LatentSettings
+    encoders: EncoderSpec
+    batch_size: int
+    video_backend: str
+
+    def __call__(self, shard: LatentShardPlan) -> ShardResult:
+        from ..publish.shards import ShardWriter, encode_record
+
+        result = ShardResult(shard.path)
+        pipeline = loaded_encoders(self.encoders)
+        try:
+            with ShardWriter(Path(self.out_dir, shard.path)) as writer:
+                for batch in _batched(self._clips(shard, result), self.batch_size):
+                    for key, members in self._encode(pipeline, batch):
+                        members[RECORD_COLUMN] = encode_record(members[RECORD_COLUMN])
+                        writer.add_sample(key, members)
+        except OSError as error:
+            raise OpenVidError(
+                f"{shard.path}: cannot read its clips from {self.source} ({error}); finished shards are kept: "
+                "run the command again to resume"
+            ) from None
+        result.samples, result.bytes, result.sha256 = writer.samples, writer.size, writer.sha256
+        return result
+
+    def _clips(self, shard: LatentShardPlan, result: ShardResult) -> Iterator[tuple[dict, torch.Tensor]]:
+        """`(record, clip)` of the shard's clips, in its order; a clip that cannot be read is a counted skip."""
+        from datasets import Video
+
+        from ..publish.subset import load_subset
+        from ..video.clips import ClipLoader, ClipTooShortError, ClipTransform, FrameSampler, sample_rng
+
+        settings, source = self.settings, self.settings.source
+        loader = ClipLoader(
+            FrameSampler(settings.num_frames, settings.frame_interval),
+            ClipTransform(settings.resolution, flip_probability=0.0),
+            backend=self.video_backend,
+        )
+        rows = load_subset(
+            self.source, list(shard.keys), split=source["split"], config=source["config"], revision=source["revision"]
+        ).cast_column(VIDEO_COLUMN, Video(decode=False))
+        unseen = dict.fromkeys(shard.keys)
+        for row in rows:
+            unseen.pop(row["__key__"], None)
+            record, video = row[RECORD_COLUMN], row[VIDEO_COLUMN]
+            name = f"{row['__key__']}.{VIDEO_COLUMN}"
+            if record is None or video is None or video["bytes"] is None:
+                result.skipped.append(Skip(name, "missing", "the sample has no json or mp4 member"))
+                continue
+            try:
+                rng = sample_rng(settings.seed, ENCODED_EPOCH, record["key"])
+                yield record, loader(video["bytes"], rng, name=name)
+            except VideoDecodeError as error:
+                result.skipped.append(Skip(record["video"], "undecodable", str(error)))
+            except ClipTooShortError as error:
+                result.skipped.append(Skip(record["video"], "too_short", str(error)))
+        # The metadata lists them, the shards do not hold them (a shard of the source removed since): say so.
+        result.skipped += [Skip(key, "missing", "listed in the metadata, not found in the shards") for key in unseen]
+
+    def _encode(self, pipeline: MVDiTPipeline, batch: list[tuple[dict, torch.Tensor]]) -> Iterator[tuple[str, dict]]:
+        settings = self.settings
+        dtype = np.dtype(settings.dtype)
+        records = [record for record, _ in batch]
+        with torch.no_grad():
+            mean, logvar = encode_posterior(pipeline.vae, torch.stack([clip for _, clip in batch]))
+            prompts, masks = encode_captions(
+                pipeline, [record["caption"] for record in records], pipeline.vae.device, settings.max_text_length
+            )
+        for index, record in enumerate(records):
+            length = int(masks[index].sum())
+            members = {
+                RECORD_COLUMN: {**record, PROMPT_LENGTH: length},
+                LATENT_MEAN: npy_bytes(mean[index].cpu().numpy().astype(dtype)),
+                LATENT_LOGVAR: npy_bytes(logvar[index].cpu().numpy().astype(dtype)),
+                PROMPT_EMBEDS: npy_bytes(prompts[index, :length].float().cpu().numpy().astype(dtype)),
+            }
+            yield record["key"], members
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# The job ---------------------------------------------------------------------------------------------------------
+
+
+def encode_dataset(source: str, out_dir: str | Path, options: EncodeOptions) -> EncodeSummary:
+    """Encode the clips `options` select from the published dataset `source` into the folder `out_dir`."""
+    from ..progress import progress_bar
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    if options.executor == "accelerate":
+        return _encode_under_accelerate(source, out_dir, options, started)
+    executor = make_executor(options.executor, options.num_proc, options.ray_address)
+    plan = plan_encode(source, options)
+    previous = complete_encode_of(out_dir, plan)
+    if previous is not None:
+        return EncodeSummary(out_dir, previous, 0, len(previous.shards), time.perf_counter() - started)
+    job = shard_job(source, out_dir, plan, options)
+    journal = BuildJournal(out_dir)
+    done = reusable_shards(out_dir, journal, plan)
+    todo = [shard for shard in plan.shards if shard.path not in done]
+    results = dict(done)
+    with executor, progress_bar(total=len(todo), desc="Encoding shards", unit=" shards") as progress:
+        for result in executor.imap_unordered(job, todo):
+            journal.record(result)
+            results[result.path] = result
+            progress.update()
+    manifest = finish(out_dir, source, plan, [results[shard.path] for shard in plan.shards])
+    journal.remove()
+    return EncodeSummary(out_dir, manifest, len(todo), len(done), time.perf_counter() - started)
+
+
+def _encode_under_accelerate(source: str, out_dir: Path, options: EncodeOptions, started: float) -> EncodeSummary:
+    """This process's share of the shards (`accelerate launch`: one process per GPU, each on its own device).
+
+    The processes share the journal in `out_dir`: the main process starts it, each records its shards, and once all
+    are done the main process reads every shard's result from it and writes the manifest and the card.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    # As `Accelerator` does: `accelerate launch --cpu` (ACCELERATE_USE_CPU) runs the processes on CPUs (gloo).
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    plan = plan_encode(source, options)
+    journal = BuildJournal(out_dir)
+    with state.main_process_first():  # the main process discards another plan's journal before the others read it
+        done = reusable_shards(out_dir, journal, plan)
+    todo = [shard for shard in plan.shards if shard.path not in done]
+    job = shard_job(source, out_dir, plan, replace(options, device=str(state.device)))
+    for shard in todo[state.process_index :: state.num_processes]:
+        journal.record(job(shard))
+    state.wait_for_everyone()
+    manifest = None
+    if state.is_main_process:
+        results = journal.start(plan.fingerprint)
+        missing = [shard.path for shard in plan.shards if shard.path not in results]
+        if missing:
+            raise OpenVidError(f"{len(missing)} shards were not encoded ({missing[0]} ...): run the command again")
+        manifest = finish(out_dir, source, plan, [results[shard.path] for shard in plan.shards])
+        journal.remove()
+    state.wait_for_everyone()
+    if manifest is None:
+        manifest = Manifest.from_json((out_dir / MANIFEST_FILE).read_bytes(), str(out_dir / MANIFEST_FILE))
+    return EncodeSummary(out_dir, manifest, len(todo), len(done), time.perf_counter() - started)
+
+
+def shard_job(source: str, out_dir: Path, plan: EncodePlan, options: EncodeOptions) -> EncodeShardJob:
+    settings = plan.settings
+    encoders = EncoderSpec(settings.vae, settings.text_encoder, options.device)
+    return EncodeShardJob(source, str(out_dir), settings, encoders, options.batch_size, options.video_backend)
+
+
+def complete_encode_of(out_dir: Path, plan: EncodePlan) -> Manifest | None:
+    """The folder's manifest when the folder is a complete, intact encode of this very plan."""
+    from ..publish.manifest import local_tree
+
+    path = out_dir / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    manifest = Manifest.from_json(path.read_bytes(), str(path))
+    if manifest.build.get("plan") != plan.fingerprint or manifest.mismatches(local_tree(out_dir)):
+        return None
+    return manifest
+
+
+def reusable_shards(out_dir: Path, journal: BuildJournal, plan: EncodePlan) -> dict[str, ShardResult]:
+    """The plan's shards an earlier run of the same plan finished, whose files still have the recorded SHA-256."""
+    from ..publish.shards import file_sha256
+
+    done = {}
+    for path, result in journal.start(plan.fingerprint).items():
+        file = out_dir / path
+        if file.is_file() and file.stat().st_size == result.bytes and file_sha256(file) == result.sha256:
+            result.reused = True
+            done[path] = result
+    return done
+
+
+def finish(out_dir: Path, source: str, plan: EncodePlan, results: list[ShardResult]) -> Manifest:
+    """Write the manifest (settings in its `build`) and the card; drop shard files of other plans."""
+    from .card import write_latent_card
+
+    for stale in sorted(out_dir.glob("data/**/*.tar")):
+        if stale.relative_to(out_dir).as_posix() not in {shard.path for shard in plan.shards}:
+            stale.unlink()
+    manifest = Manifest(
+        source=str(source),
+        tool_version=__version__,
+        build={**plan.settings.to_json(), "plan": plan.fingerprint},
+        shards=[result.entry() for result in results if result.samples],
+        metadata=[],
+        skipped=[skip for result in results for skip in result.skipped],
+    )
+    for result in results:
+        if not result.samples:
+            (out_dir / result.path).unlink(missing_ok=True)
+    write_text(out_dir / MANIFEST_FILE, manifest.to_json())
+    write_latent_card(out_dir, str(out_dir), manifest)
+    return manifest
+
+
+def read_settings(name: str, revision: str | None = None) -> LatentSettings:
+    """The settings of the latent dataset at `name` (a folder or a Hub dataset repository), from its manifest."""
+    from ..publish.verify import download, parse_target
+
+    location = parse_target(name)
+    if isinstance(location, Path):
+        path = location / MANIFEST_FILE
+        if not path.is_file():
+            raise OpenVidError(f"{name}: no {MANIFEST_FILE}; not a latent dataset written by `openvid-hf encode`")
+    else:
+        from huggingface_hub import HfApi
+
+        path = Path(download(HfApi(), location, MANIFEST_FILE, revision or "main", "; not a latent dataset"))
+    return LatentSettings.from_manifest(Manifest.from_json(path.read_bytes(), str(path)), name)
