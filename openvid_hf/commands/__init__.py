@@ -37,12 +37,12 @@ def add_index_cache_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the bulk work runs: local processes (`--num-proc`) or a Ray cluster (the optional extra)."""
-    parser.add_argument("--num-proc", type=int, default=1, help="local processes writing shards; same output (1)")
+    parser.add_argument("--num-proc", type=int, default=1, help="processes of the local executor; same output (1)")
     parser.add_argument(
         "--executor",
         choices=EXECUTORS,
         default="local",
-        help="local: --num-proc processes on this machine; ray: tasks on a Ray cluster, pip install "
+        help="local: --num-proc processes on this machine; ray: a Ray cluster's workers, pip install "
         "'openvid-hf[ray]' (local)",
     )
     parser.add_argument(
