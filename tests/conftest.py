@@ -62,3 +62,42 @@ def iddpm_reference(reference_dir) -> dict:
     from safetensors.torch import load_file
 
     return load_file(reference_dir / "iddpm_100.safetensors")
+
+
+@pytest.fixture(scope="session")
+def curation_models(hub_api, tmp_path_factory) -> dict[str, str]:
+    """Repo ids of the tiny CLIP (with the aesthetic head files) and the tiny captioner on the local Hub."""
+    from openvid_hf.testing.tiny_curation_models import upload_tiny_curation_models
+
+    return upload_tiny_curation_models(hub_api, tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def every_stage_args(curation_models) -> list[str]:
+    """`curate` options running every stage with the tiny models, bounds set to keep the short test clips."""
+    clip, captioner = curation_models["clip"], curation_models["captioner"]
+    return [
+        *("--flow", "dis", "--clip-model", clip, "--aesthetic-model", clip),
+        *("--aesthetic-head", f"{clip}/head.safetensors", "--caption-model", captioner),
+        *("--caption-frames", "2", "--max-new-tokens", "4", "--batch-size", "2"),
+        *("--thresholds", "min_seconds=0.4,min_aesthetic_score=none,max_temporal_consistency_score=none"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(hub_server):
+    """A real Ray cluster of two nodes with one CPU each, `ray start` processes on 127.0.0.1, for one test module.
+
+    Started after the Hub server, so its workers inherit HF_ENDPOINT and HF_TOKEN as a real cluster's workers
+    inherit their credentials; it notices a lost node within seconds, not its default 30 s (the head reads the
+    health-check settings). Skipped, saying why, where the Ray extra is not installed.
+    """
+    pytest.importorskip("ray", reason="the Ray extra is not installed: pip install 'openvid-hf[ray]'")
+    from openvid_hf.testing.ray_cluster import LocalRayCluster
+
+    fast_failure_detection = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3"}
+    with LocalRayCluster(env=fast_failure_detection) as cluster:
+        cluster.add_node()
+        nodes = list(cluster.nodes)
+        yield cluster
+    assert not [node.processes() for node in nodes if node.processes()]  # nothing of the cluster is left

@@ -125,7 +125,8 @@ def test_new_thresholds_reapply_without_recomputing(raw_folder, curated, capsys)
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [
-        (["--executor", "ray"], 2, "--executor ray arrives with the executor seam"),
+        (["--ray-address", "127.0.0.1:6379"], 2, "--ray-address applies to --executor ray"),
+        (["--executor", "ray", "--device", "cuda:1"], 2, "--device cuda:1: on Ray each model actor gets a GPU"),
         (["--thresholds", "min_clarity=3"], 2, "--thresholds"),
         (["--steps", "motion,colour"], 2, "unknown step(s) colour"),
     ],
@@ -135,6 +136,15 @@ def test_bad_arguments_are_one_clear_line(raw_folder, tmp_path, capsys, args, st
         main(["curate", str(raw_folder), str(tmp_path / "out"), *args])
     assert exit_info.value.code == status
     assert message in capsys.readouterr().err
+
+
+def test_an_unreachable_ray_address_is_one_clear_line(raw_folder, tmp_path, capsys):
+    pytest.importorskip("ray", reason="the Ray extra is not installed: pip install 'openvid-hf[ray]'")
+    from openvid_hf.testing.ray_cluster import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    assert main(["curate", str(raw_folder), str(tmp_path / "out"), "--executor", "ray", "--ray-address", address]) == 1
+    assert capsys.readouterr().err.startswith(f"openvid-hf curate: error: --ray-address {address}: no Ray head node")
 
 
 def test_a_missing_or_empty_input_folder_is_one_clear_line(tmp_path, capsys):

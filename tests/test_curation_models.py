@@ -16,30 +16,7 @@ from openvid_hf.curation.consistency import TemporalConsistency
 from openvid_hf.curation.frames import read_clip_frames
 from openvid_hf.release.layout import MAIN_CSV
 from openvid_hf.testing.synthetic_videos import camera_frames, write_video
-from openvid_hf.testing.tiny_curation_models import (
-    TINY_EMBED_DIM,
-    save_tiny_aesthetic_head,
-    save_tiny_captioner,
-    save_tiny_clip,
-)
-
-HEAD_WEIGHT = [0.5, -1.0, 2.0, 0.25, -0.75, 1.5, 0.1, -0.3]
-HEAD_BIAS = 5.0
-
-
-@pytest.fixture(scope="module")
-def hub_models(hub_api, tmp_path_factory):
-    """Repo ids of the tiny CLIP (with both head files) and the tiny captioner on the local Hub."""
-    folder = tmp_path_factory.mktemp("tiny-models")
-    clip = save_tiny_clip(folder / "clip")
-    for name in ("head.safetensors", "head.pth"):
-        save_tiny_aesthetic_head(clip, HEAD_WEIGHT, HEAD_BIAS, name)
-    captioner = save_tiny_captioner(folder / "captioner")
-    repos = {"clip": "openvid-tests/curation-tiny-clip", "captioner": "openvid-tests/curation-tiny-captioner"}
-    for name, path in (("clip", clip), ("captioner", captioner)):
-        hub_api.create_repo(repos[name], exist_ok=True)
-        hub_api.upload_folder(folder_path=path, repo_id=repos[name])
-    return repos
+from openvid_hf.testing.tiny_curation_models import TINY_EMBED_DIM, TINY_HEAD_BIAS, TINY_HEAD_FILES, TINY_HEAD_WEIGHT
 
 
 @pytest.fixture(scope="module")
@@ -70,27 +47,27 @@ def reference_embeds(repo: str, frames: np.ndarray):
     return torch.nn.functional.normalize(embeds, dim=-1)
 
 
-def test_temporal_consistency_is_the_mean_similarity_of_adjacent_frames(hub_models, clips):
-    rows = TemporalConsistency(hub_models["clip"])([clips["static"], clips["noise"], clips["pan"]])
+def test_temporal_consistency_is_the_mean_similarity_of_adjacent_frames(curation_models, clips):
+    rows = TemporalConsistency(curation_models["clip"])([clips["static"], clips["noise"], clips["pan"]])
     scores = {row["clip"]: row["temporal_consistency_score"] for row in rows}
-    embeds = reference_embeds(hub_models["clip"], read_clip_frames(clips["noise"], count=8))
+    embeds = reference_embeds(curation_models["clip"], read_clip_frames(clips["noise"], count=8))
     expected = (embeds[:-1] * embeds[1:]).sum(-1).mean().item()
     assert scores["noise.mp4"] == pytest.approx(expected, abs=1e-5)
     assert scores["static.mp4"] > 0.9999 > scores["noise.mp4"]
 
 
-@pytest.mark.parametrize("head_file", ["head.safetensors", "head.pth"])
-def test_aesthetic_score_is_the_head_on_unit_clip_embeddings(hub_models, clips, head_file):
-    scorer = AestheticScorer(hub_models["clip"], f"{hub_models['clip']}/{head_file}")
+@pytest.mark.parametrize("head_file", TINY_HEAD_FILES)
+def test_aesthetic_score_is_the_head_on_unit_clip_embeddings(curation_models, clips, head_file):
+    scorer = AestheticScorer(curation_models["clip"], f"{curation_models['clip']}/{head_file}")
     [row] = scorer([clips["pan"]])
-    embeds = reference_embeds(hub_models["clip"], read_clip_frames(clips["pan"], count=3))
+    embeds = reference_embeds(curation_models["clip"], read_clip_frames(clips["pan"], count=3))
     assert embeds.shape == (3, TINY_EMBED_DIM)
-    expected = (embeds.numpy() @ np.array(HEAD_WEIGHT) + HEAD_BIAS).mean()
+    expected = (embeds.numpy() @ np.array(TINY_HEAD_WEIGHT) + TINY_HEAD_BIAS).mean()
     assert row["aesthetic_score"] == pytest.approx(expected, abs=1e-5)
 
 
-def test_captions_are_batched_and_deterministic(hub_models, clips):
-    captioner = Captioner(hub_models["captioner"], prompt="Describe this video.", max_new_tokens=6, frames=4)
+def test_captions_are_batched_and_deterministic(curation_models, clips):
+    captioner = Captioner(curation_models["captioner"], prompt="Describe this video.", max_new_tokens=6, frames=4)
     paths = [clips["static"], clips["pan"]]
     batched = captioner(paths)
     assert [row["clip"] for row in batched] == ["static.mp4", "pan.mp4"]
@@ -98,13 +75,9 @@ def test_captions_are_batched_and_deterministic(hub_models, clips):
     assert [captioner([path])[0] for path in paths] == batched
 
 
-def test_curate_with_every_stage_fills_every_field(hub_models, clips, tmp_path, capsys):
+def test_curate_with_every_stage_fills_every_field(curation_models, every_stage_args, clips, tmp_path, capsys):
     out = tmp_path / "release"
-    clip, captioner = hub_models["clip"], hub_models["captioner"]
-    args = ["curate", str(clips["pan"].parent), str(out), "--flow", "dis", "--clip-model", clip]
-    args += ["--aesthetic-model", clip, "--aesthetic-head", f"{clip}/head.safetensors", "--caption-model", captioner]
-    args += ["--caption-frames", "2", "--max-new-tokens", "4", "--batch-size", "2"]
-    args += ["--thresholds", "min_seconds=0.4,min_aesthetic_score=none,max_temporal_consistency_score=none"]
+    args = ["curate", str(clips["pan"].parent), str(out), *every_stage_args]
     assert main(args) == 0
     with open(out / MAIN_CSV, newline="", encoding="utf-8") as handle:
         rows = {row["video"]: row for row in csv.DictReader(handle)}
@@ -112,7 +85,7 @@ def test_curate_with_every_stage_fills_every_field(hub_models, clips, tmp_path, 
     for row in rows.values():
         assert row["caption"] and float(row["aesthetic score"]) and 0 < float(row["temporal consistency score"]) <= 1
     report = json.loads((out / ".curation" / "report.json").read_text())
-    assert report["models"]["caption_model"] == captioner and report["steps"][-1] == "captions"
+    assert report["models"]["caption_model"] == curation_models["captioner"] and report["steps"][-1] == "captions"
     capsys.readouterr()
     assert main(["inspect", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] == []

@@ -21,22 +21,7 @@ from openvid_hf.executors import make_executor  # noqa: E402 (after the skip: it
 from openvid_hf.publish.build import build_dataset  # noqa: E402
 from openvid_hf.publish.direct import publish_release  # noqa: E402
 from openvid_hf.publish.plan import BuildOptions, parse_size  # noqa: E402
-from openvid_hf.testing.ray_cluster import LocalRayCluster  # noqa: E402
 from openvid_hf.testing.scale_release import write_scale_release  # noqa: E402
-
-#: Ray notices a lost node within seconds, not its default 30 s (the head's GCS reads these).
-FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3"}
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(hub_server):
-    """Two nodes of one CPU each. Started after the Hub server, so its workers inherit HF_ENDPOINT and HF_TOKEN as
-    a real cluster's workers inherit their credentials."""
-    with LocalRayCluster(env=FAST_FAILURE_DETECTION) as cluster:
-        cluster.add_node()
-        nodes = list(cluster.nodes)
-        yield cluster
-    assert not [node.processes() for node in nodes if node.processes()]  # nothing of the cluster is left
 
 
 def options(**changes) -> BuildOptions:

@@ -41,12 +41,12 @@ def add_executor_arguments(parser: argparse.ArgumentParser, extra: dict[str, str
     `extra` adds executors of one command, by name with their help.
     """
     extra = extra or {}
-    parser.add_argument("--num-proc", type=int, default=1, help="local processes writing shards; same output (1)")
+    parser.add_argument("--num-proc", type=int, default=1, help="processes of the local executor; same output (1)")
     parser.add_argument(
         "--executor",
         choices=(*EXECUTORS, *extra),
         default="local",
-        help="local: --num-proc processes on this machine; ray: tasks on a Ray cluster, pip install "
+        help="local: --num-proc processes on this machine; ray: a Ray cluster's workers, pip install "
         "'openvid-hf[ray]'" + "".join(f"; {name}: {text}" for name, text in extra.items()) + " (local)",
     )
     parser.add_argument(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_command
-
-EXECUTORS = ("local", "ray")
+from . import add_command, add_executor_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,14 +21,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "motion score and camera motion, clarity, temporal consistency, aesthetics and captions, then the "
             "filters. OUT becomes a release in the original layout (zip parts, OpenVid-1M.csv, the HD copy) that "
             "inspect and build read. Work and per-clip results stay in OUT/.curation: a re-run skips finished "
-            "work, so new --thresholds recompute nothing."
+            "work, so new --thresholds recompute nothing. With --executor ray the CPU stages run as Ray tasks and "
+            "the model stages on Ray actors, one per GPU (--device cuda) or per node (--device cpu)."
         ),
     )
     parser.add_argument("input", metavar="INPUT", help="folder or fsspec URL of videos")
     parser.add_argument("out_dir", metavar="OUT", help="output release folder (created; re-use it to resume)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="local", help="where CPU stages run (local)")
-    parser.add_argument("--num-proc", type=int, default=1, help="local worker processes of the CPU stages (1)")
-    parser.add_argument("--device", default="cpu", help="torch device of the model stages: cpu, cuda, cuda:1 (cpu)")
+    add_executor_arguments(parser)
+    parser.add_argument(
+        "--device", default="cpu", help="torch device of the model stages: cpu, cuda, cuda:1; on Ray cpu or cuda (cpu)"
+    )
     parser.add_argument(
         "--steps",
         default=",".join(STEPS),
@@ -63,10 +63,6 @@ def run(args: argparse.Namespace) -> int:
     from ..curation.pipeline import curate
     from ..errors import UsageError
 
-    if args.executor == "ray":
-        raise UsageError(
-            "--executor ray arrives with the executor seam of the Ray issue; use --executor local for now"
-        )
     if min(args.num_proc, args.batch_size, args.caption_frames, args.max_new_tokens) < 1:
         raise UsageError("--num-proc, --batch-size, --caption-frames and --max-new-tokens must be at least 1")
     steps = tuple(step.strip() for step in args.steps.split(",") if step.strip())
@@ -89,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         flow=args.flow,
         models=models,
         num_proc=args.num_proc,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     summary = curate(args.input, args.out_dir, options)
     for drop in summary.drops:

@@ -1,9 +1,9 @@
 """`openvid-hf curate`: the stages in order over an input folder, then the filters and the release.
 
-The scene stage runs per source video and the other CPU stages per clip, through the executor's `map`; model
-stages run in this process in batches, one model loaded at a time. Each stage records its rows in the work folder
-(`results.ResultStore`) and skips what a previous run finished with the same settings, so a re-run with new
-thresholds recomputes nothing and only rewrites the release.
+The scene stage runs per source video and the other CPU stages per clip, as the executor's tasks; model stages run
+in batches of clips on its actors (this process for the local executor), one stage's model loaded at a time. Each
+stage records its rows in the work folder (`results.ResultStore`) and skips what a previous run finished with the
+same settings, so a re-run with new thresholds recomputes nothing and only rewrites the release.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import fsspec
 
 from .. import __version__
 from ..errors import OpenVidError, UsageError
+from ..executors import Executor, make_executor
 from ..progress import progress_bar
 from ..video.decoding import VideoDecodeError
-from .executor import Mapper, local_executor
+from .executor import ordered_actor_map, ordered_map
 from .filters import Drop, drop_reason
 from .options import MODEL_STEPS, CurateOptions, ModelOptions
 from .results import CLIPS_DIR, WORK_DIR, ResultStore
@@ -78,18 +79,13 @@ def find_videos(source: str) -> tuple[fsspec.AbstractFileSystem, str, list[str]]
     return fs, root, found
 
 
-def curate(
-    source: str, out_dir: str | Path, options: CurateOptions | None = None, mapper: Mapper | None = None
-) -> CurateSummary:
-    """Curate the videos under `source` into a release in `out_dir`; `mapper` runs the CPU stages (default: a local
-    pool of `options.num_proc` processes)."""
+def curate(source: str, out_dir: str | Path, options: CurateOptions | None = None) -> CurateSummary:
+    """Curate the videos under `source` into a release in `out_dir`, the stages on `options.executor`."""
     started = time.perf_counter()
     options = options or CurateOptions()
     fs, root, videos = find_videos(source)
-    if mapper is None:
-        with local_executor(options.num_proc) as local_map:
-            return _run(source, fs, root, videos, Path(out_dir), options, local_map, started)
-    return _run(source, fs, root, videos, Path(out_dir), options, mapper, started)
+    with make_executor(options.executor, options.num_proc, options.ray_address) as executor:
+        return _run(source, fs, root, videos, Path(out_dir), options, executor, started)
 
 
 def _run(
@@ -99,20 +95,21 @@ def _run(
     videos: list[str],
     out_dir: Path,
     options: CurateOptions,
-    mapper: Mapper,
+    executor: Executor,
     started: float,
 ) -> CurateSummary:
     store = ResultStore(out_dir / WORK_DIR)
-    clips_dir = store.root / CLIPS_DIR
+    # Absolute: Ray's workers do not run in this process's working directory.
+    clips_dir = (store.root / CLIPS_DIR).absolute()
     clips_dir.mkdir(parents=True, exist_ok=True)
 
-    _split_sources(store, mapper, fs, root, videos, clips_dir, options.scenes)
+    _split_sources(store, executor, fs, root, videos, clips_dir, options.scenes)
     clips = [row["clip"] for row in store.merged(())]
     for step in options.steps:
         if step in MODEL_STEPS:
-            _model_stage(store, step, clips, clips_dir, options.models)
+            _model_stage(store, step, clips, clips_dir, executor, options.models)
         else:
-            _cpu_stage(store, step, clips, clips_dir, mapper, options.flow)
+            _cpu_stage(store, step, clips, clips_dir, executor, options.flow)
 
     rows = store.merged(options.steps)
     failed = [row for row in store.rows("sources", key="source") if row.get("error")]
@@ -149,7 +146,7 @@ def _run(
 
 def _split_sources(
     store: ResultStore,
-    mapper: Mapper,
+    executor: Executor,
     fs: fsspec.AbstractFileSystem,
     root: str,
     videos: list[str],
@@ -161,7 +158,7 @@ def _split_sources(
     done = store.done("sources", settings, key="source")
     todo = [video for video in videos if video not in done]
     task = partial(_split_task, fs=fs, root=root, clips_dir=str(clips_dir), options=scene_options)
-    results = mapper(task, todo)
+    results = ordered_map(executor, task, todo)
     clips, sources = [], []
     for video, (rows, error) in zip(todo, progress_bar(results, total=len(todo), desc="Cutting scenes"), strict=True):
         clips.extend(rows)
@@ -193,11 +190,13 @@ def _split_task(
         return [], str(error).splitlines()[0]
 
 
-def _cpu_stage(store: ResultStore, step: str, clips: list[str], clips_dir: Path, mapper: Mapper, flow: str) -> None:
+def _cpu_stage(
+    store: ResultStore, step: str, clips: list[str], clips_dir: Path, executor: Executor, flow: str
+) -> None:
     settings = flow if step == "motion" else "laplacian"
     done = store.done(step, settings)
     todo = [clip for clip in clips if clip not in done]
-    results = mapper(partial(_score_task, step=step, clips_dir=str(clips_dir), flow=flow), todo)
+    results = ordered_map(executor, partial(_score_task, step=step, clips_dir=str(clips_dir), flow=flow), todo)
     batch = []
     for row in progress_bar(results, total=len(todo), desc=f"Scoring {step}"):
         batch.append(row)
@@ -218,19 +217,21 @@ def _score_task(clip: str, step: str, clips_dir: str, flow: str) -> dict[str, An
         return {"clip": clip, "error": str(error).splitlines()[0]}
 
 
-def _model_stage(store: ResultStore, step: str, clips: list[str], clips_dir: Path, models: ModelOptions) -> None:
+def _model_stage(
+    store: ResultStore, step: str, clips: list[str], clips_dir: Path, executor: Executor, models: ModelOptions
+) -> None:
     settings = _model_settings(step, models)
     done = store.done(step, settings)
     todo = [clip for clip in clips if clip not in done]
     if not todo:
         return
-    model = _load_model(step, models)
-    bar = progress_bar(total=len(todo), desc=f"Scoring {step}")
-    for start in range(0, len(todo), models.batch_size):
-        batch = todo[start : start + models.batch_size]
-        store.add(step, model([clips_dir / clip for clip in batch]), settings)
-        bar.update(len(batch))
-    bar.close()
+    size = models.batch_size
+    batches = [[clips_dir / clip for clip in todo[start : start + size]] for start in range(0, len(todo), size)]
+    results = ordered_actor_map(executor, partial(_load_model, step, models), batches, gpu=models.device != "cpu")
+    with progress_bar(total=len(todo), desc=f"Scoring {step}") as bar:
+        for rows in results:
+            store.add(step, rows, settings)
+            bar.update(len(rows))
 
 
 def _model_settings(step: str, models: ModelOptions) -> str:

@@ -1,9 +1,11 @@
 """The executor seam every bulk job runs through: a local process pool by default, Ray across a cluster.
 
 A job hands `Executor.imap_unordered` a picklable function and its items; the function runs once per item in a
-worker (a process of the local pool, a Ray task on any node) and the results come back as they complete. Jobs
-never depend on which executor ran them or in which order: they key every result by its item, so the same
-inputs give the same bytes. Ray is an optional extra, imported only when `ray` is asked for.
+worker (a process of the local pool, a Ray task on any node) and the results come back as they complete. Work that
+must first load a model hands `Executor.imap_actors` a maker of actors instead: each actor is made once and serves
+many items (in the calling process, or on Ray actors, one per GPU or per node). Jobs never depend on which executor
+ran them or in which order: they key every result by its item, so the same inputs give the same bytes. Ray is an
+optional extra, imported only when `ray` is asked for.
 """
 
 from __future__ import annotations

@@ -19,6 +19,14 @@ class Executor(Protocol):
         """`function(item)` for every item, yielded as each completes; the first failure is raised."""
         ...
 
+    def imap_actors(
+        self, make_actor: Callable[[], Callable[[Item], Result]], items: Iterable[Item], gpu: bool = False
+    ) -> Iterator[Result]:
+        """`actor(item)` for every item, yielded as each completes, where each actor is made once by `make_actor()`
+        and then serves many items: for work whose setup (loading a model) costs more than an item. `gpu`: each
+        actor needs a GPU of its own."""
+        ...
+
     def __enter__(self) -> Executor: ...
 
     def __exit__(self, *exc_info: object) -> None: ...

@@ -1,4 +1,9 @@
-"""The local executor: worker processes on this machine (`--num-proc`), or the calling process itself for one."""
+"""The local executor: worker processes on this machine (`--num-proc`), or the calling process itself for one.
+
+Actors (`imap_actors`) live in the calling process: one actor, made once, on the device its maker chose (so `gpu`
+changes nothing here), since a copy of a model in each worker process would only compete for the same memory and
+cores.
+"""
 
 from __future__ import annotations
 
@@ -47,3 +52,10 @@ class LocalExecutor:
             for future in futures:
                 future.cancel()
             raise
+
+    def imap_actors(
+        self, make_actor: Callable[[], Callable[[Item], Result]], items: Iterable[Item], gpu: bool = False
+    ) -> Iterator[Result]:
+        items = list(items)
+        if items:
+            yield from map(make_actor(), items)

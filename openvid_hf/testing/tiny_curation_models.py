@@ -2,17 +2,26 @@
 
 A CLIP vision tower with projection and its image processor (temporal consistency, aesthetics), a one-layer
 aesthetic head in the predictor's file layout, and a LLaVA-NeXT captioner (CLIP vision + Llama text) with a
-word-level tokenizer and a chat template. Each saves to a folder that a test uploads; each builds in well under a
-second, deterministically from its seed.
+word-level tokenizer and a chat template. Each saves to a folder; each builds in well under a second,
+deterministically from its seed. `upload_tiny_curation_models` puts them all on a Hub.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 #: Side of the images the tiny vision towers take.
 TINY_IMAGE_SIZE = 32
 TINY_EMBED_DIM = 8
+#: The aesthetic head `upload_tiny_curation_models` saves: one linear layer over the tiny CLIP's embedding.
+TINY_HEAD_WEIGHT = (0.5, -1.0, 2.0, 0.25, -0.75, 1.5, 0.1, -0.3)
+TINY_HEAD_BIAS = 5.0
+#: The head's file in each format the predictor is read from, beside the tiny CLIP.
+TINY_HEAD_FILES = ("head.safetensors", "head.pth")
 _SPECIAL_TOKENS = ("<unk>", "<pad>", "<s>", "</s>", "<image>")
 _WORDS = "USER ASSISTANT : a the video shows camera pans left right over texture colour detail scene moves slowly"
 _CHAT_TEMPLATE = (
@@ -126,3 +135,17 @@ def save_tiny_captioner(folder: str | Path, seed: int = 0) -> Path:
     LlavaNextForConditionalGeneration(config).eval().save_pretrained(folder)
     processor.save_pretrained(folder)
     return Path(folder)
+
+
+def upload_tiny_curation_models(api: HfApi, folder: str | Path) -> dict[str, str]:
+    """The tiny CLIP (with the aesthetic head in each of `TINY_HEAD_FILES`) and the tiny captioner, saved under
+    `folder` and uploaded through `api`: their repo ids, by `clip` and `captioner`."""
+    clip = save_tiny_clip(Path(folder) / "clip")
+    for name in TINY_HEAD_FILES:
+        save_tiny_aesthetic_head(clip, list(TINY_HEAD_WEIGHT), TINY_HEAD_BIAS, name)
+    saved = {"clip": clip, "captioner": save_tiny_captioner(Path(folder) / "captioner")}
+    repos = {name: f"openvid-tests/curation-tiny-{name}" for name in saved}
+    for name, path in saved.items():
+        api.create_repo(repos[name], exist_ok=True)
+        api.upload_folder(folder_path=path, repo_id=repos[name])
+    return repos
