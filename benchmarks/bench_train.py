@@ -47,7 +47,7 @@ def build(preset: str, device: torch.device):
     from diffusers import AutoencoderKL
 
     from openvid_hf.pipelines import MVDiTTransformer3DModel
-    from openvid_hf.pipelines.transformer_mvdit import MVDIT_XL_2_VARIANTS
+    from openvid_hf.pipelines.convert_mvdit import MVDIT_XL_2_VARIANTS
     from openvid_hf.testing.tiny_pipeline import tiny_transformer, tiny_vae
 
     if preset == "tiny":

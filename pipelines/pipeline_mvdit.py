@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import inspect
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,12 +27,15 @@ from diffusers.models import AutoencoderKL
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import DDPMParallelScheduler, DDPMScheduler, KarrasDiffusionSchedulers
 from diffusers.utils import BaseOutput, logging, replace_example_docstring
+from diffusers.utils.hub_utils import load_or_create_model_card, populate_model_card
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
+from huggingface_hub import ModelCard, create_repo
 from transformers import T5EncoderModel, T5TokenizerFast
 
 from .caption_cleaning import clean_caption as clean_caption_text
 from .registration import register_with_diffusers
+from .remote_code import write_remote_code
 from .transformer_mvdit import MVDiTTransformer3DModel
 
 logger = logging.get_logger(__name__)
@@ -187,6 +192,85 @@ class MVDiTPipeline(DiffusionPipeline):
         """`DiffusionPipeline.from_pretrained`, once diffusers knows where the transformer class comes from."""
         register_with_diffusers()
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    # Saving --------------------------------------------------------------------------------------------------------
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        safe_serialization: bool = True,
+        variant: str | None = None,
+        max_shard_size: int | str | None = None,
+        push_to_hub: bool = False,
+        *,
+        remote_code: bool = False,
+        model_card: ModelCard | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        r"""`DiffusionPipeline.save_pretrained`, optionally with this pipeline's code and a model card.
+
+        Args:
+            remote_code (`bool`, defaults to `False`):
+                Also copy this pipeline's modules into the folder and point `model_index.json` at them, so
+                `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` loads it without openvid-hf.
+            model_card (`ModelCard` or `str`, *optional*):
+                Written as `README.md` (`openvid_hf.save_pipeline` renders openvid-hf's card and passes it here).
+            safe_serialization, variant, max_shard_size, push_to_hub, kwargs:
+                As in `DiffusionPipeline.save_pretrained`. Its `push_to_hub=True` uploads before the code and the card
+                are written, so it does not combine with them: use `push_to_hub(repo_id, remote_code=...,
+                model_card=...)`.
+        """
+        if push_to_hub and (remote_code or model_card is not None):
+            raise ValueError(
+                "save_pretrained(push_to_hub=True) uploads before remote_code and model_card are written; "
+                "call push_to_hub(repo_id, remote_code=..., model_card=...) instead"
+            )
+        super().save_pretrained(
+            save_directory,
+            safe_serialization=safe_serialization,
+            variant=variant,
+            max_shard_size=max_shard_size,
+            push_to_hub=push_to_hub,
+            **kwargs,
+        )
+        if remote_code:
+            write_remote_code(self, save_directory)
+        if model_card is not None:
+            Path(save_directory, "README.md").write_text(str(model_card), encoding="utf-8", newline="")
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: str | None = None,
+        create_pr: bool = False,
+        safe_serialization: bool = True,
+        variant: str | None = None,
+        subfolder: str | None = None,
+        *,
+        remote_code: bool = False,
+        model_card: ModelCard | str | None = None,
+    ) -> str:
+        r"""`DiffusionPipeline.push_to_hub`, optionally with this pipeline's code and a model card.
+
+        diffusers' own uploads its generic card; `model_card` replaces it. `remote_code` is as in `save_pretrained`.
+        The other arguments are diffusers'. Returns the commit URL.
+        """
+        repo_id = create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        if model_card is None and not subfolder:
+            model_card = populate_model_card(load_or_create_model_card(repo_id, token=token))
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(
+                folder,
+                safe_serialization=safe_serialization,
+                variant=variant,
+                remote_code=remote_code,
+                model_card=model_card,
+            )
+            return self._upload_folder(
+                folder, repo_id, token=token, commit_message=commit_message, create_pr=create_pr, subfolder=subfolder
+            )
 
     # Prompts -------------------------------------------------------------------------------------------------------
 

@@ -3,15 +3,19 @@
 Each block runs, per frame, joint self-attention over [video tokens ‖ text tokens] (MMSA); temporal attention
 along the frames over both modalities (MMTA); cross-attention from each frame's video tokens to that frame's
 text tokens (MHCA); and separate modulated MLPs for video and text. The math follows the original code
-(`openvid/models/mvdit/mvdit.py`) exactly; `openvid_hf.model.convert` maps its checkpoints onto this module.
+(`openvid/models/mvdit/mvdit.py`) exactly; `from_original_checkpoint` (`convert_mvdit.py`) maps its checkpoints
+onto this module.
 
-This file imports only torch and diffusers, so it can be published to a Hub repository as remote code. Its size is
-diffusers' convention: one self-contained file per model (embeddings, attention processors, block, model).
+This file imports only torch and diffusers (and `convert_mvdit`, only when converting), so it can be published to a
+Hub repository as remote code. Its size is diffusers' convention: one file per model (embeddings, attention
+processors, block, model).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -33,13 +37,6 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils.peft_utils import apply_lora_scale
 from diffusers.utils.torch_utils import maybe_allow_in_graph
 from torch import nn
-
-# The released MVDiT-XL/2 checkpoints (configs/mvdit/inference/*.py of the original repository): latent sizes
-# are those of the SD VAE (8x spatial downsampling), guidance channels the original `cfg_channel`.
-MVDIT_XL_2_VARIANTS: dict[str, dict[str, Any]] = {
-    "16x256x256": {"num_frames": 16, "sample_size": (32, 32), "space_scale": 0.5, "guidance_channels": 3},
-    "16x512x512": {"num_frames": 16, "sample_size": (64, 64), "space_scale": 1.0, "guidance_channels": 4},
-}
 
 # Module-name patterns for diffusers' cache methods. Their defaults cannot tell MVDiT's attentions apart (every one
 # lives under `transformer_blocks`): per frame joint self-attention is `attn1` (spatial), attention along the frames
@@ -330,6 +327,34 @@ class MVDiTTransformer3DModel(ModelMixin, ConfigMixin, AttentionMixin, PeftAdapt
 
         self.gradient_checkpointing = False
         self._position_embeddings_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @classmethod
+    def from_original_checkpoint(
+        cls,
+        checkpoint: str | os.PathLike | Mapping[str, Any],
+        original_config: str | os.PathLike | Mapping[str, Any] | None = None,
+        torch_dtype: torch.dtype | None = None,
+        **overrides: Any,
+    ) -> MVDiTTransformer3DModel:
+        """Convert a checkpoint of the original implementation (NJU-PCALab/OpenVid-1M), strictly.
+
+        Args:
+            checkpoint: A `.pt`/`.pth` file (read with `torch.load(weights_only=True)`), a `.safetensors` file, or
+                a loaded state dict; `state_dict`/EMA containers and `module.` prefixes are unwrapped.
+            original_config: A preset (`"16x256x256"`, `"16x512x512"`: MVDiT-XL/2 as released), or the original
+                constructor's arguments as a dict or `.json` file. Shapes fill in what they tell.
+            torch_dtype: dtype of the converted weights; by default the checkpoint's.
+            overrides: Values of this model's config that win over both (e.g. `guidance_channels=3`).
+
+        Raises:
+            `CheckpointError` (a `ValueError`) listing every problem of the checkpoint at once; `ImportError` in a
+            remote-code copy of this class, which ships without the conversion (install openvid-hf).
+        """
+        # `from . import`, on use: diffusers' remote-code loader wants the module of every `from .module import` in a
+        # component's folder, and a component ships as one file (docs/model.md).
+        from . import convert_mvdit
+
+        return convert_mvdit.convert_checkpoint(cls, checkpoint, original_config, torch_dtype=torch_dtype, **overrides)
 
     @torch.no_grad()
     def initialize_weights(self) -> MVDiTTransformer3DModel:

@@ -12,7 +12,7 @@ import torch
 from openvid_hf import load_metadata
 from openvid_hf.commands import cli
 from openvid_hf.errors import OpenVidError, UsageError
-from openvid_hf.model.checkpoint import CheckpointError, load_original_state_dict
+from openvid_hf.pipelines.original_checkpoint import CheckpointError, load_original_state_dict
 from openvid_hf.release.filters import ClipFilter
 from openvid_hf.schema import CAMERA_MOTIONS
 from openvid_hf.testing.hub_clients import point_clients_at

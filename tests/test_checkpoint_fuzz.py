@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from openvid_hf.commands import cli
-from openvid_hf.model.checkpoint import CheckpointError, load_original_state_dict
+from openvid_hf.pipelines.original_checkpoint import CheckpointError, load_original_state_dict
 
 SEED = 16
 CASES_PER_FILE = 40

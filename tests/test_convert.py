@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from openvid_hf import MVDiTTransformer3DModel
 from openvid_hf.commands.cli import main
-from openvid_hf.model.convert import CheckpointError, convert_original_checkpoint, init_from_pixart_alpha
+from openvid_hf.model.convert import convert_original_checkpoint, init_from_pixart_alpha
+from openvid_hf.pipelines.original_checkpoint import CheckpointError
 
 # Original modules MVDiT adds to PixArt-α (absent from a PixArt checkpoint).
 MVDIT_ONLY_ORIGINAL = re.compile(
@@ -25,7 +26,7 @@ class NotATensor:
 
 @pytest.fixture(scope="module")
 def reference_output(mvdit_reference) -> torch.Tensor:
-    model = convert_original_checkpoint(mvdit_reference.state_dict, mvdit_reference.config)
+    model = MVDiTTransformer3DModel.from_original_checkpoint(mvdit_reference.state_dict, mvdit_reference.config)
     with torch.no_grad():
         return model(**mvdit_reference.inputs).sample
 
@@ -90,7 +91,7 @@ def test_strict_conversion_lists_every_problem_at_once(mvdit_reference):
 
 def test_a_preset_that_contradicts_the_weights_is_reported(mvdit_reference):
     with pytest.raises(CheckpointError) as error:
-        convert_original_checkpoint(mvdit_reference.state_dict, "16x256x256")
+        MVDiTTransformer3DModel.from_original_checkpoint(mvdit_reference.state_dict, "16x256x256")
     problems = "\n".join(error.value.problems)
     assert "num_layers=28 but the checkpoint's shapes say 2" in problems
     assert "hidden_size=1152 but the checkpoint's shapes say 64" in problems
@@ -116,7 +117,7 @@ def test_a_preset_that_contradicts_the_weights_is_reported(mvdit_reference):
 def test_checkpoint_containers_are_unwrapped(mvdit_reference, reference_output, tmp_path, wrap, suffix):
     path = tmp_path / f"checkpoint{suffix}"
     torch.save(wrap(dict(mvdit_reference.state_dict)), path)
-    model = convert_original_checkpoint(path, mvdit_reference.config_path)
+    model = MVDiTTransformer3DModel.from_original_checkpoint(path, mvdit_reference.config_path)
     assert torch.equal(output_of(model, mvdit_reference), reference_output)
 
 
@@ -124,7 +125,7 @@ def test_pickles_with_anything_but_tensors_are_refused(mvdit_reference, tmp_path
     path = tmp_path / "unsafe.pt"
     torch.save({"state_dict": dict(mvdit_reference.state_dict), "config": NotATensor()}, path)
     with pytest.raises(CheckpointError, match="weights_only") as error:
-        convert_original_checkpoint(path, mvdit_reference.config)
+        MVDiTTransformer3DModel.from_original_checkpoint(path, mvdit_reference.config)
     assert "NotATensor" in str(error.value)
 
 
@@ -190,7 +191,7 @@ def original_xl_state_dict(depth: int = 28, hidden: int = 1152, caption: int = 4
     [("16x256x256", 0.5, [32, 32], 3), ("16x512x512", 1.0, [64, 64], 4)],
 )
 def test_released_variants_convert_from_the_full_size_layout(variant, space_scale, sample_size, guidance_channels):
-    model = convert_original_checkpoint(original_xl_state_dict(), variant)
+    model = MVDiTTransformer3DModel.from_original_checkpoint(original_xl_state_dict(), variant)
     config = model.config
     assert (config.num_layers, config.num_attention_heads, config.attention_head_dim) == (28, 16, 72)
     assert (config.caption_channels, config.max_text_length, list(config.patch_size)) == (4096, 120, [1, 2, 2])
@@ -200,7 +201,7 @@ def test_released_variants_convert_from_the_full_size_layout(variant, space_scal
         guidance_channels,
     )
     assert sum(parameter.numel() for parameter in model.parameters()) == 1_073_379_488
-    original_type = convert_original_checkpoint(
+    original_type = MVDiTTransformer3DModel.from_original_checkpoint(
         original_xl_state_dict(), {"type": "MVDiT-XL/2", "space_scale": space_scale, "cfg_channel": guidance_channels}
     )
     assert original_type.config.attention_head_dim == 72 and original_type.config.space_scale == space_scale

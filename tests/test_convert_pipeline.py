@@ -9,9 +9,8 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from openvid_hf import MVDiTPipeline
+from openvid_hf import MVDiTPipeline, MVDiTTransformer3DModel
 from openvid_hf.commands.cli import main
-from openvid_hf.model.convert import convert_original_checkpoint
 from openvid_hf.testing.tiny_pipeline import tiny_text_encoder, tiny_tokenizer, tiny_vae
 
 
@@ -48,7 +47,9 @@ def test_assembles_a_pipeline_that_loads_and_generates(mvdit_reference, componen
     assert card.data.pipeline_tag == "text-to-video" and f'MVDiTPipeline.from_pretrained("{out_dir}")' in card.text
 
     pipe = MVDiTPipeline.from_pretrained(out_dir)
-    expected = convert_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
+    expected = MVDiTTransformer3DModel.from_original_checkpoint(
+        mvdit_reference.state_dict_path, mvdit_reference.config
+    )
     for name, tensor in expected.state_dict().items():
         assert torch.equal(pipe.transformer.state_dict()[name], tensor), name
     assert pipe.scheduler.config.variance_type == "learned_range"

@@ -13,10 +13,10 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from huggingface_hub import ModelCard
+from huggingface_hub import ModelCard, snapshot_download
 
 from openvid_hf import MVDiTTransformer3DModel
-from openvid_hf.model.model_card import EXAMPLE_PROMPT, sampling_defaults
+from openvid_hf.model.model_card import EXAMPLE_PROMPT, model_card, sampling_defaults
 from openvid_hf.model.publishing import push_pipeline
 from openvid_hf.pipelines.registration import is_registered, register_with_diffusers
 from openvid_hf.testing.tiny_pipeline import tiny_pipeline
@@ -177,3 +177,27 @@ def test_remote_code_loads_where_openvid_hf_is_not_installed(pipe, card_video, h
 
     np.testing.assert_allclose(np.load(tmp_path / "frames.npy"), card_video, atol=1e-6, rtol=0)
     assert probe_video(tmp_path / "video.mp4").num_frames == sampling_defaults(pipe)["num_frames"]
+
+
+def test_the_pipelines_own_push_uploads_what_push_pipeline_does(pipe, hub_repo_id, hub_api, tmp_path):
+    """`pipe.push_to_hub(..., remote_code=True, model_card=...)`: the files and bytes of `push_pipeline`."""
+    own = f"{hub_repo_id}-own"
+    push_pipeline(pipe, hub_repo_id, remote_code=True)
+    pipe.push_to_hub(own, remote_code=True, model_card=model_card(pipe, hub_repo_id, remote_code=True))
+
+    files = sorted(hub_api.list_repo_files(hub_repo_id))
+    assert files == sorted(hub_api.list_repo_files(own))
+    assert "remote_code.py" in files and not [name for name in files if "convert_mvdit" in name]
+    expected = snapshot_download(hub_repo_id, local_dir=tmp_path / "push_pipeline")
+    actual = snapshot_download(own, local_dir=tmp_path / "push_to_hub")
+    for name in files:
+        assert (tmp_path / actual / name).read_bytes() == (tmp_path / expected / name).read_bytes(), name
+
+
+def test_without_the_extras_save_and_push_are_diffusers_own(pipe, hub_repo_id, hub_api, tmp_path):
+    pipe.push_to_hub(hub_repo_id)
+    files = hub_api.list_repo_files(hub_repo_id)
+    assert "model_index.json" in files and not [name for name in files if name.endswith(".py")]
+    assert ModelCard.load(hub_repo_id).data.library_name == "diffusers"  # diffusers' generic card
+    with pytest.raises(ValueError, match=r"call push_to_hub\(repo_id, remote_code=..., model_card=...\)"):
+        pipe.save_pretrained(tmp_path, push_to_hub=True, remote_code=True)

@@ -14,7 +14,6 @@ from diffusers.utils import logging as diffusers_logging
 from torch.utils.hooks import RemovableHandle
 
 from openvid_hf import MVDiTPipeline, MVDiTTransformer3DModel
-from openvid_hf.model.convert import convert_original_checkpoint
 from openvid_hf.pipelines import DEFAULT_SCHEDULER_CONFIG, clean_caption
 from openvid_hf.testing.tiny_pipeline import TINY_HEIGHT, TINY_NUM_FRAMES, TINY_WIDTH, tiny_pipeline
 from openvid_hf.video.decoding import probe_video
@@ -278,7 +277,9 @@ def test_guidance_scale_at_most_one_runs_no_unconditional_pass(pipe):
 @pytest.fixture(scope="module")
 def reference_pipe(mvdit_reference) -> MVDiTPipeline:
     """The converted reference transformer alone (no text encoder, no VAE): latents in, latents out."""
-    transformer = convert_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
+    transformer = MVDiTTransformer3DModel.from_original_checkpoint(
+        mvdit_reference.state_dict_path, mvdit_reference.config
+    )
     pipe = MVDiTPipeline(None, None, None, transformer.eval(), DDIMScheduler.from_config(DEFAULT_SCHEDULER_CONFIG))
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -10,7 +10,6 @@ import torch
 from peft import LoraConfig
 
 from openvid_hf import MVDiTTransformer3DModel
-from openvid_hf.model.convert import convert_original_checkpoint
 from openvid_hf.pipelines.transformer_mvdit import spatial_sincos_embedding, temporal_sincos_embedding
 
 # The reference `output` is the original's math in float64 (at most 2.2 in magnitude). This float32 model matches it
@@ -31,7 +30,7 @@ SMALL_CONFIG = dict(
 
 @pytest.fixture(scope="module")
 def reference_model(mvdit_reference):
-    return convert_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
+    return MVDiTTransformer3DModel.from_original_checkpoint(mvdit_reference.state_dict_path, mvdit_reference.config)
 
 
 def assert_matches_reference(output: torch.Tensor, expected: torch.Tensor) -> None:

@@ -196,7 +196,7 @@ def _load(option: str, source: str, component: str, component_class: type) -> An
 def _original_config(args: argparse.Namespace) -> str | dict[str, Any]:
     if args.variant:
         return args.variant
-    from ..model.convert import read_original_config
+    from ..pipelines.convert_mvdit import read_original_config
 
     try:
         return read_original_config(args.original_config)
@@ -209,6 +209,7 @@ def _convert_transformer(args: argparse.Namespace, original_config: str | dict[s
     import torch
 
     from ..model.convert import convert_original_checkpoint, init_from_pixart_alpha
+    from ..pipelines.original_checkpoint import CheckpointError
 
     dtype = getattr(torch, args.dtype)
     try:
@@ -217,7 +218,7 @@ def _convert_transformer(args: argparse.Namespace, original_config: str | dict[s
             initialisation = init_from_pixart_alpha(args.checkpoint, original_config)
             return initialisation.model.to(dtype), initialisation.summary()
         return convert_original_checkpoint(args.checkpoint, original_config, torch_dtype=dtype), None
+    except CheckpointError as error:  # the checkpoint is bad (exit 1), not the arguments
+        raise OpenVidError(str(error)) from error
     except ValueError as error:
-        if isinstance(error, OpenVidError):
-            raise
         raise UsageError(str(error)) from error

@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cards import CARD_FILE, render_card, write_card
+from ..cards import render_card
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -113,9 +112,3 @@ def model_card(
         remote_code=remote_code,
         training=asdict(training) if training else None,
     )
-
-
-def write_model_card(folder: str | Path, pipeline: MVDiTPipeline, repo_id: str | None = None, **fields: Any) -> bool:
-    """Write `folder/README.md` for a saved pipeline (atomically); `repo_id` defaults to the folder's path."""
-    folder = Path(folder)
-    return write_card(model_card(pipeline, repo_id or str(folder), **fields), folder / CARD_FILE)

@@ -1,20 +1,19 @@
-"""An `MVDiTPipeline` saved or pushed with what openvid-hf adds to diffusers' own files: its model card and,
-optionally, remote code.
+"""An `MVDiTPipeline` saved or pushed with openvid-hf's model card, rendered from fields, and optionally remote code.
 
-`pipeline.save_pretrained` and `pipeline.push_to_hub` stay diffusers' own (the pipeline ships as remote code and
-cannot import openvid-hf); these two are the openvid-hf way, and the push goes through `hub.publish_folder` like
-every other publisher.
+The pipeline's own `save_pretrained`/`push_to_hub(..., remote_code=, model_card=)` write the files; these two render
+the card first (its template is openvid-hf's, which the pipeline module, shipped as remote code, cannot import), and
+the push goes through `hub.publish_folder` like every other publisher.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..hub import publish_folder
-from .model_card import write_model_card
-from .remote_code import write_remote_code
+from .model_card import model_card as render_model_card
 
 if TYPE_CHECKING:
     from ..pipelines import MVDiTPipeline
@@ -30,7 +29,7 @@ def save_pipeline(
     variant: str | None = None,
     max_shard_size: int | str | None = None,
 ) -> None:
-    """`save_pretrained`, then the model card (`README.md`) and, with `remote_code`, the pipeline's modules.
+    """`pipeline.save_pretrained` with the model card (`README.md`) rendered from `model_card` and `remote_code`.
 
     Args:
         model_card: Keyword arguments of `openvid_hf.model.model_card.model_card` (`repo_id`, `base_model`,
@@ -38,12 +37,16 @@ def save_pipeline(
         remote_code: Also write the pipeline's modules into the folder and point `model_index.json` at them, so
             `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` loads it without openvid-hf.
     """
+    fields = {"remote_code": remote_code, **(model_card or {})}
+    card = render_model_card(pipeline, fields.pop("repo_id", None) or str(Path(folder)), **fields)
     pipeline.save_pretrained(
-        folder, safe_serialization=safe_serialization, variant=variant, max_shard_size=max_shard_size
+        folder,
+        safe_serialization=safe_serialization,
+        variant=variant,
+        max_shard_size=max_shard_size,
+        remote_code=remote_code,
+        model_card=card,
     )
-    if remote_code:
-        write_remote_code(pipeline, folder)
-    write_model_card(folder, pipeline, **{"remote_code": remote_code, **(model_card or {})})
 
 
 def push_pipeline(

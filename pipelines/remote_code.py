@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING
 from diffusers.utils.dynamic_modules_utils import get_relative_import_files
 
 if TYPE_CHECKING:
-    from ..pipelines import MVDiTPipeline
+    from diffusers import DiffusionPipeline
 
 
-def write_remote_code(pipeline: MVDiTPipeline, folder: str | Path) -> None:
+def write_remote_code(pipeline: DiffusionPipeline, folder: str | os.PathLike) -> None:
     """Copy the pipeline module (with its relative imports) and the transformer one; point `model_index.json` there."""
     folder = Path(folder)
     pipeline_file = Path(inspect.getsourcefile(type(pipeline)))

@@ -1,5 +1,7 @@
-"""Reading a checkpoint file safely: `safetensors`, or `torch.load(weights_only=True)`, so nothing beyond tensors
-is unpickled; then the flat `{key: tensor}` state dict inside whatever container the training script saved.
+"""Reading an original checkpoint safely: `safetensors`, or `torch.load(weights_only=True)`, so nothing beyond
+tensors is unpickled; then the flat `{key: tensor}` state dict inside whatever container the training script saved.
+
+Every way a file can be unreadable becomes one `CheckpointError` line that names it (the CLI prints it as is).
 """
 
 from __future__ import annotations
@@ -9,12 +11,9 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import OpenVidError
-
-if TYPE_CHECKING:
-    import torch
+import torch
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
@@ -23,7 +22,7 @@ _WRAPPER_KEYS = ("ema", "ema_state_dict", "state_dict_ema", "model_ema", "state_
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
 
 
-class CheckpointError(OpenVidError, ValueError):
+class CheckpointError(ValueError):
     """A checkpoint that cannot be converted: one line for one problem, else every problem found, one a line."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
@@ -66,8 +65,6 @@ def _torch_load(path: Path) -> Any:
     A damaged pickle can fail with almost any exception inside torch, hence the broad catch: the file is the
     input, and the only thing this function does is read it.
     """
-    import torch
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
@@ -110,8 +107,6 @@ def _first_sentence(error: BaseException, typed: bool = False) -> str:
 
 def unwrap_state_dict(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
     """Descend through `state_dict`/`model`/EMA containers (EMA first) and strip `module.`-style prefixes."""
-    import torch
-
     container = checkpoint
     while isinstance(container, Mapping) and not _is_tensor_dict(container):
         inner = next((container[key] for key in _WRAPPER_KEYS if isinstance(container.get(key), Mapping)), None)
@@ -135,6 +130,4 @@ def unwrap_state_dict(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
 
 
 def _is_tensor_dict(container: Mapping) -> bool:
-    import torch
-
     return bool(container) and all(isinstance(value, torch.Tensor) for value in container.values())
