@@ -18,10 +18,10 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
 from safetensors.torch import load_file
+from training_runs import run_train, tiny_train_args
 
 from openvid_hf.commands import cli
 from openvid_hf.latents.encoders import encode_captions, encode_posterior
@@ -90,36 +90,6 @@ def latents_repo(latents_dir, hub_server) -> str:
     repo_id = f"{REPO_NAMESPACE}/latents"
     assert cli.main(["push", str(latents_dir), "--repo-id", repo_id]) == 0
     return repo_id
-
-
-def run_train(argv: list[str]) -> int:
-    try:
-        return cli.main(["train", *argv])
-    except SystemExit as exited:
-        return exited.code
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
-
-
-def train_args(base_repo: str, output_dir: Path, *extra: str) -> list[str]:
-    return [
-        "--pretrained_model_name_or_path",
-        base_repo,
-        "--num_frames",
-        str(TINY_NUM_FRAMES),
-        "--frame_interval",
-        "1",
-        "--resolution",
-        str(TINY_HEIGHT),
-        "--learning_rate",
-        "1e-2",
-        "--report_to",
-        "none",
-        "--output_dir",
-        str(output_dir),
-        *extra,
-    ]
 
 
 # Encoding and publishing -------------------------------------------------------------------------------------------
@@ -217,8 +187,8 @@ def test_training_from_latents_gives_the_losses_of_training_from_the_videos(
     latents_repo, dataset_repo, base_repo, tmp_path
 ):
     steps = ["--train_batch_size", "2", "--max_train_steps", "3", "--caption_dropout", "0.3"]
-    from_latents = train_args(base_repo, tmp_path / "latents", *steps, "--latents_dataset", latents_repo)
-    from_videos = train_args(base_repo, tmp_path / "videos", *steps, "--dataset_name", dataset_repo)
+    from_latents = tiny_train_args(base_repo, tmp_path / "latents", *steps, "--latents_dataset", latents_repo)
+    from_videos = tiny_train_args(base_repo, tmp_path / "videos", *steps, "--dataset_name", dataset_repo)
     assert run_train(from_latents) == 0
     assert run_train([*from_videos, "--flip_probability", "0"]) == 0
     want, got = (read_step_log(tmp_path / name / LOG_FILE) for name in ("videos", "latents"))
@@ -237,7 +207,7 @@ def test_two_processes_resume_mid_epoch_from_latents_to_the_uninterrupted_weight
     environment = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
 
     def launch_training(output_dir: Path, *extra: str) -> None:
-        argv = train_args(base_repo, output_dir, "--latents_dataset", latents_repo, "--train_batch_size", "1")
+        argv = tiny_train_args(base_repo, output_dir, "--latents_dataset", latents_repo, "--train_batch_size", "1")
         command = [*launch, *argv, "--max_train_steps", "5", "--checkpointing_steps", "2", *extra]
         result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
         assert result.returncode == 0, result.stderr[-4000:]
@@ -270,7 +240,7 @@ def test_two_processes_resume_mid_epoch_from_latents_to_the_uninterrupted_weight
 def test_latents_that_do_not_fit_the_run_are_refused_naming_the_mismatch(
     latents_repo, base_repo, tmp_path, capsys, change, message
 ):
-    argv = train_args(base_repo, tmp_path / "out", "--latents_dataset", latents_repo, "--max_train_steps", "1")
+    argv = tiny_train_args(base_repo, tmp_path / "out", "--latents_dataset", latents_repo, "--max_train_steps", "1")
     assert run_train([*argv, *change]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -279,7 +249,7 @@ def test_latents_that_do_not_fit_the_run_are_refused_naming_the_mismatch(
 def test_a_model_with_other_encoders_or_shapes_is_refused(latents_repo, tmp_path, capsys):
     other = tiny_pipeline(seed=1)  # same shapes, other VAE and T5 weights
     other.save_pretrained(tmp_path / "other")
-    argv = train_args(str(tmp_path / "other"), tmp_path / "out", "--latents_dataset", latents_repo)
+    argv = tiny_train_args(str(tmp_path / "other"), tmp_path / "out", "--latents_dataset", latents_repo)
     assert run_train([*argv, "--max_train_steps", "1"]) == 2
     error = capsys.readouterr().err
     assert (
@@ -288,7 +258,7 @@ def test_a_model_with_other_encoders_or_shapes_is_refused(latents_repo, tmp_path
 
     wide = tiny_pipeline(seed=0, caption_channels=48)
     wide.save_pretrained(tmp_path / "wide")
-    argv = train_args(str(tmp_path / "wide"), tmp_path / "out", "--latents_dataset", latents_repo)
+    argv = tiny_train_args(str(tmp_path / "wide"), tmp_path / "out", "--latents_dataset", latents_repo)
     assert run_train([*argv, "--max_train_steps", "1"]) == 2
     assert "the transformer's caption_channels is 48 (latents: 32)" in capsys.readouterr().err
 
@@ -304,7 +274,7 @@ def test_bad_encode_arguments_are_one_clear_line(built, hub_server, tmp_path, ca
             "multiple of the VAE's factor 8",
         ),
         (encode_args(str(built), tmp_path / "c", str(tmp_path / "nowhere")), 2, "no such folder, and not a Hub repo"),
-        (encode_args(str(built), tmp_path / "c", "openvid-tests/no-such-model"), 1, "no model repository on"),
+        (encode_args(str(built), tmp_path / "c", "openvid-tests/no-such-model"), 1, "no such model repository on"),
         (encode_args(str(built), tmp_path / "d", str(model), "--where", "aesthetic_score > 100"), 1, "no clip"),
     ]
     for argv, status, message in cases:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from huggingface_hub import ModelCard, hf_hub_download
 from safetensors.torch import load_file
+from training_runs import run_train, tiny_train_args
 
 from openvid_hf import MVDiTPipeline, MVDiTTransformer3DModel
 from openvid_hf.commands import cli
@@ -56,37 +56,8 @@ def base_repo(hub_server) -> str:
 
 
 def train_args(base_repo: str, dataset_repo: str, output_dir: Path, *extra: str) -> list[str]:
-    """Arguments of a tiny run; later `extra` values override earlier ones (argparse keeps the last)."""
-    return [
-        "--pretrained_model_name_or_path",
-        base_repo,
-        "--dataset_name",
-        dataset_repo,
-        "--num_frames",
-        str(TINY_NUM_FRAMES),
-        "--frame_interval",
-        "1",
-        "--resolution",
-        str(TINY_HEIGHT),
-        "--learning_rate",
-        "1e-2",
-        "--report_to",
-        "none",
-        "--output_dir",
-        str(output_dir),
-        *extra,
-    ]
-
-
-def run_train(argv: list[str]) -> int:
-    """`openvid-hf train ARGV` in this process; its exit status (accelerate's process state reset afterwards)."""
-    try:
-        return cli.main(["train", *argv])
-    except SystemExit as exited:
-        return exited.code
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
+    """Arguments of a tiny run on the clips; later `extra` values override earlier ones (argparse keeps the last)."""
+    return tiny_train_args(base_repo, output_dir, "--dataset_name", dataset_repo, *extra)
 
 
 def mean(values) -> float:

@@ -136,6 +136,14 @@ def encoder_identity(name: str, subfolders: Sequence[str], revision: str | None 
     return EncoderIdentity(name, commit, tuple(subfolders), digest.hexdigest())
 
 
+def _commit(name: str, revision: str | None) -> str:
+    from huggingface_hub import HfApi
+
+    from ..publish.verify import commit_sha
+
+    return commit_sha(HfApi(), name, revision, repo_type="model")
+
+
 def _chosen_weights(files: dict[str, Any]) -> dict[str, Any]:
     """The weight files directly in one folder, of the first suffix present (diffusers loads safetensors first)."""
     for suffix in WEIGHT_SUFFIXES:
@@ -157,20 +165,3 @@ def _weight_files(name: str, commit: str | None) -> dict[str, Any]:
 
         tree = remote_tree(HfApi(), name, commit, repo_type="model")
     return {path: file.sha256 for path, file in tree.items() if path.endswith(WEIGHT_SUFFIXES)}
-
-
-def _commit(name: str, revision: str | None) -> str:
-    """The commit `revision` of the model repository `name` points to; one line when there is none."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    from ..hub import asking_the_hub
-
-    api = HfApi()
-    try:
-        with asking_the_hub(api):
-            return api.model_info(name, revision=revision).sha
-    except RevisionNotFoundError:
-        raise OpenVidError(f"{name}: no revision {revision!r}") from None
-    except RepositoryNotFoundError:
-        raise OpenVidError(f"{name}: no such folder, and no model repository on {api.endpoint}") from None

@@ -108,17 +108,19 @@ def _downloaded_sha256(api: HfApi, repo_id: str, path: str, revision: str, repo_
     return file_sha256(download(api, repo_id, path, revision, repo_type=repo_type))
 
 
-def commit_sha(api: HfApi, repo_id: str, revision: str | None) -> str:
+def commit_sha(api: HfApi, repo_id: str, revision: str | None, repo_type: str = REPO_TYPE) -> str:
     """The commit `revision` points to now: every later read uses it, so they see one snapshot."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     try:
         with asking_the_hub(api):
-            return api.dataset_info(repo_id, revision=revision).sha
+            return api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
     except RevisionNotFoundError:
         raise OpenVidError(f"{repo_id}: no revision {revision!r}") from None
     except RepositoryNotFoundError:
-        raise OpenVidError(f"{repo_id}: no such dataset repository on {api.endpoint} (or no access to it)") from None
+        raise OpenVidError(
+            f"{repo_id}: no such {repo_type} repository on {api.endpoint} (or no access to it)"
+        ) from None
 
 
 def download(api: HfApi, repo_id: str, path: str, revision: str, missing: str = "", repo_type: str = REPO_TYPE) -> str:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ import torch
 
 from ..atomic import replacing
 from ..errors import OpenVidError
+from ..latents.encoders import encode_captions
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -47,37 +47,6 @@ def default_cache_dir() -> Path:
 
 def caption_sha256(caption: str) -> str:
     return hashlib.sha256(caption.encode("utf-8")).hexdigest()
-
-
-def encode_captions(
-    pipeline: MVDiTPipeline, captions: Sequence[str], device: torch.device, max_length: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """T5 hidden states `[B, max_length, C]` (in T5's dtype) and masks `[B, max_length]`, captions cleaned.
-
-    Captions longer than `max_length` tokens are truncated, as the original training did, without the pipeline's
-    warning per prompt (OpenVid-1M's captions often are).
-    """
-    from ..pipelines import pipeline_mvdit
-
-    with torch.no_grad(), _quiet(pipeline_mvdit.logger):
-        hidden_states, mask, _, _ = pipeline.encode_prompt(
-            list(captions),
-            do_classifier_free_guidance=False,
-            device=device,
-            clean_caption=True,
-            max_sequence_length=max_length,
-        )
-    return hidden_states.to(pipeline.text_encoder.dtype), mask
-
-
-@contextmanager
-def _quiet(logger: logging.Logger) -> Iterator[None]:
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def encoder_fingerprint(pipeline: MVDiTPipeline, device: torch.device, max_length: int) -> str:
