@@ -20,41 +20,26 @@ import pytest
 import torch
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
+from latent_inputs import NUM_CLIPS, build_source, encode_args
 from safetensors.torch import load_file
+from sample_truth import tree_bytes
 from training_runs import run_train, tiny_train_args
 
 from openvid_hf.commands import cli
 from openvid_hf.latents.encoders import encode_captions, encode_posterior
 from openvid_hf.pipelines import MVDiTPipeline
 from openvid_hf.testing.fixtures import REPO_NAMESPACE
-from openvid_hf.testing.sample_release import write_sample_release
 from openvid_hf.testing.tiny_pipeline import TINY_HEIGHT, TINY_NUM_FRAMES, tiny_pipeline
 from openvid_hf.training.step_log import LOG_FILE, read_step_log
 from openvid_hf.video.clips import ClipLoader, ClipTransform, FrameSampler, sample_rng
 
-NUM_CLIPS = 6
 SUBPROCESS_TIMEOUT = 300
 TRANSFORMER_WEIGHTS = "transformer/diffusion_pytorch_model.safetensors"
-SAMPLING = [
-    "--num-frames",
-    str(TINY_NUM_FRAMES),
-    "--frame-interval",
-    "1",
-    "--resolution",
-    f"{TINY_HEIGHT}x{TINY_HEIGHT}",
-]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """6 clean clips, 2 of them HD, one shard each."""
-    root = tmp_path_factory.mktemp("latents-source")
-    release = write_sample_release(root / "release", num_videos=NUM_CLIPS, seed=0, hd_fraction=0.3, clean=True)
-    assert (
-        cli.main(["build", str(release.root), str(root / "built"), "--shard-size", "20KB", "--validation-size", "0"])
-        == 0
-    )
-    return root / "built"
+    return build_source(tmp_path_factory.mktemp("latents-source"))
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +54,6 @@ def base_repo(hub_server) -> str:
     repo_id = f"{REPO_NAMESPACE}/latents-base-mvdit"
     tiny_pipeline(seed=0).push_to_hub(repo_id)
     return repo_id
-
-
-def encode_args(source: str, out_dir: Path, model: str, *extra: str) -> list[str]:
-    return ["encode", source, str(out_dir), "--vae", model, "--text-encoder", model, *SAMPLING, *extra]
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +140,51 @@ def test_re_encoding_is_a_no_op_and_an_interrupted_encode_resumes_to_the_same_by
         json.loads((tmp_path / name / "manifest.json").read_text()) for name in ("straight", "resumed")
     )
     assert resumed["shards"] == straight["shards"]
+
+
+def published_files(folder: Path) -> dict[str, bytes]:
+    """The shards and the manifest of a latent dataset (its card names where it is, hidden files are not published)."""
+    return {path: data for path, data in tree_bytes(folder).items() if not path.startswith((".", "README.md"))}
+
+
+def repo_files(hub_api, repo_id: str, root: Path) -> dict[str, bytes]:
+    return published_files(Path(hub_api.snapshot_download(repo_id, repo_type="dataset", local_dir=root)))
+
+
+def test_encoding_straight_to_the_hub_leaves_what_encode_then_push_leaves(
+    latents_repo, dataset_repo, base_repo, hub_api, tmp_path, capsys
+):
+    repo_id = f"{REPO_NAMESPACE}/encoded-direct"
+    args = encode_args(dataset_repo, None, base_repo, "--samples-per-shard", "1", "--batch-size", "4")
+    assert cli.main([*args, "--repo-id", repo_id]) == 0
+    assert f"to {repo_id}@main" in capsys.readouterr().out
+    assert cli.main(["verify", repo_id]) == 0
+    assert repo_files(hub_api, repo_id, tmp_path / "direct") == repo_files(hub_api, latents_repo, tmp_path / "pushed")
+    rows = datasets.load_dataset(repo_id, split="train")
+    assert rows.num_rows == NUM_CLIPS and "latent_mean.npy" in rows.features
+
+
+def test_an_interrupted_encode_to_the_hub_resumes_without_sending_finished_shards_again(
+    dataset_repo, base_repo, hub_api, hub_server, tmp_path, capsys
+):
+    repo_id = f"{REPO_NAMESPACE}/encoded-interrupted"
+    # float16: other bytes than the other tests' shards (the Hub never stores one object twice, nor counts it).
+    settings = ["--samples-per-shard", "1", "--dtype", "float16"]
+    args = encode_args(dataset_repo, None, base_repo, *settings, "--repo-id", repo_id)
+    with hub_server.fault("lfs-upload", after=2):
+        assert cli.main(args) == 1
+    error = capsys.readouterr().err
+    assert "507" in error and "run the same command again" in error and "Traceback" not in error
+    committed = [path for path in hub_api.list_repo_files(repo_id, repo_type="dataset") if path.endswith(".tar")]
+    assert len(committed) == 2  # the shards stored before the failure were committed
+
+    with hub_server.recording() as requests:
+        assert cli.main(args) == 0
+    assert f"{NUM_CLIPS - 2} shards uploaded, 2 already there" in capsys.readouterr().out
+    assert len([record for record in requests if record.route == "lfs-upload"]) == NUM_CLIPS - 2
+    # What `encode` to a folder writes, but the card (it names where the dataset is).
+    assert cli.main(encode_args(dataset_repo, tmp_path / "folder", base_repo, *settings)) == 0
+    assert repo_files(hub_api, repo_id, tmp_path / "repo") == published_files(tmp_path / "folder")
 
 
 def test_encoding_under_accelerate_with_two_processes_writes_the_same_shards(built, latents_dir, base_repo, tmp_path):
@@ -276,6 +302,19 @@ def test_bad_encode_arguments_are_one_clear_line(built, hub_server, tmp_path, ca
         (encode_args(str(built), tmp_path / "c", str(tmp_path / "nowhere")), 2, "no such folder, and not a Hub repo"),
         (encode_args(str(built), tmp_path / "c", "openvid-tests/no-such-model"), 1, "no such model repository on"),
         (encode_args(str(built), tmp_path / "d", str(model), "--where", "aesthetic_score > 100"), 1, "no clip"),
+        (encode_args(str(built), None, str(model)), 2, "give OUT_DIR (a folder) or --repo-id ORG/NAME"),
+        (encode_args(str(built), tmp_path / "e", str(model), "--repo-id", "org/name"), 2, "one of the two"),
+        (encode_args(str(built), tmp_path / "e", str(model), "--private"), 2, "apply to --repo-id"),
+        (
+            encode_args(str(built), None, str(model), "--repo-id", "org/name", "--executor", "accelerate"),
+            2,
+            "encode with --executor local or ray",
+        ),
+        (
+            encode_args(str(built), tmp_path / "e", str(model), "--executor", "ray", "--device", "cuda:1"),
+            2,
+            "Ray gives each actor a GPU of its own; use --device cuda",
+        ),
     ]
     for argv, status, message in cases:
         try:
@@ -284,4 +323,4 @@ def test_bad_encode_arguments_are_one_clear_line(built, hub_server, tmp_path, ca
             code = exited.code
         captured = capsys.readouterr()
         assert code == status and message in captured.err and "Traceback" not in captured.err, (argv, captured.err)
-    assert not any((tmp_path / name).exists() for name in "abcd")
+    assert not any((tmp_path / name).exists() for name in "abcde")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..executors import EXECUTORS
+
+if TYPE_CHECKING:
+    from ..publish.direct import PublishSummary
+    from ..publish.push import PushSummary
 
 #: Weight dtypes the commands that load or write models accept.
 DTYPES = ("float32", "bfloat16", "float16")
@@ -55,3 +60,11 @@ def add_executor_arguments(parser: argparse.ArgumentParser, extra: dict[str, str
         metavar="HOST:PORT",
         help="the Ray cluster's head node, as `ray start --head` prints it (RAY_ADDRESS, else a local Ray)",
     )
+
+
+def report_published(summary: PushSummary | PublishSummary) -> int:
+    """Print what `verify` found wrong on the Hub, then the summary line; the exit status: 0 when verified."""
+    for problem in summary.verify.problems:
+        print(f"  {problem}")
+    print(summary.line())
+    return 0 if summary.verify.ok else 1

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import add_command, add_executor_arguments
+from . import add_command, add_executor_arguments, report_published
 
 if TYPE_CHECKING:
     from ..latents.encode import EncodeOptions
@@ -30,11 +30,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "latent dataset to OUT_DIR in the published layout: WebDataset shards (the VAE posterior per frame, "
             "the caption's T5 embeddings and the clip's record), manifest.json and a card recording the encoders, "
             "the sampling settings and the source's revision. `openvid-hf push` publishes it, `verify` checks "
-            "it. Re-running the same command skips the shards already written."
+            "it. With --repo-id instead of OUT_DIR, encode straight into that dataset repository, as `publish` "
+            "does for a release: each worker uploads its shards, the driver commits them in batches, then the "
+            "manifest and the card, and verifies the result. Re-running the same command skips the shards already "
+            "written (or committed)."
         ),
     )
     parser.add_argument("source", metavar="SOURCE", help="published dataset: Hub dataset repo id or built folder")
-    parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="output folder, new or an earlier encode")
+    parser.add_argument(
+        "out_dir", metavar="OUT_DIR", type=Path, nargs="?", help="output folder, new or an earlier encode"
+    )
+    parser.add_argument(
+        "--repo-id", default=None, metavar="ORG/NAME", help="encode straight into this dataset repository, not OUT_DIR"
+    )
+    parser.add_argument("--private", action="store_true", help="with --repo-id: create the repository private")
+    parser.add_argument(
+        "--repo-revision", default=None, metavar="BRANCH", help="with --repo-id: branch to publish to (main)"
+    )
     parser.add_argument(
         "--vae", required=True, metavar="REPO_OR_FOLDER", help="AutoencoderKL: a pipeline (its vae/) or a VAE repo"
     )
@@ -69,10 +81,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..latents.encode import encode_dataset
+    check_destination(args)
+    options = encode_options(args)
+    if args.repo_id is None:
+        from ..latents.encode import encode_dataset
 
-    print(encode_dataset(args.source, args.out_dir, encode_options(args)).line())
-    return 0
+        print(encode_dataset(args.source, args.out_dir, options).line())
+        return 0
+    from ..latents.direct import encode_to_hub
+
+    summary = encode_to_hub(args.source, args.repo_id, options, private=args.private, revision=args.repo_revision)
+    return report_published(summary)
+
+
+def check_destination(args: argparse.Namespace) -> None:
+    """One destination: the folder OUT_DIR, or the repository of --repo-id with its own options."""
+    from ..errors import UsageError
+
+    if (args.out_dir is None) == (args.repo_id is None):
+        raise UsageError("give OUT_DIR (a folder) or --repo-id ORG/NAME (a dataset repository), one of the two")
+    if args.out_dir is not None and (args.private or args.repo_revision):
+        raise UsageError("--private and --repo-revision apply to --repo-id")
 
 
 def parse_resolution(text: str) -> int:

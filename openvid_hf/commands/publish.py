@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_command
+from . import add_command, report_published
 from .build import add_build_arguments, build_options
 
 
@@ -39,7 +39,4 @@ def run(args: argparse.Namespace) -> int:
     summary = publish_release(
         args.source, args.repo_id, build_options(args), private=args.private, revision=args.revision
     )
-    for problem in summary.verify.problems:
-        print(f"  {problem}")
-    print(summary.line())
-    return 0 if summary.verify.ok else 1
+    return report_published(summary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import add_command
+from . import add_command, report_published
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +43,4 @@ def run(args: argparse.Namespace) -> int:
         revision=args.revision,
         commit_message=args.commit_message,
     )
-    for problem in summary.verify.problems:
-        print(f"  {problem}")
-    print(summary.line())
-    return 0 if summary.verify.ok else 1
+    return report_published(summary)

@@ -4,29 +4,24 @@
    order the source streams them, cut into shards of `samples_per_shard` per subset (`sd`, `hd`), each shard at the
    path the published layout gives it. The settings (`LatentSettings`) come from the encoders' configs and the
    arguments, before any weight is loaded.
-2. Encode each shard through the executor seam (`openvid_hf.executors`: local processes or Ray tasks; or one
-   process per GPU under `accelerate launch`, `accelerate_encode`): read its clips by byte range (`load_subset`),
-   sample each clip's window as training does (`sample_rng(seed, 0, key)`, never flipped), run the VAE and T5 in
-   batches and write a reproducible tar. The encoders are loaded once per worker process.
+2. Encode each shard on a worker (`workers`: local processes, Ray actors holding the encoders, one per GPU; or one
+   process per GPU under `accelerate launch`): read its clips by byte range (`load_subset`), sample each clip's
+   window as training does (`sample_rng(seed, 0, key)`, never flipped), run the VAE and T5 in batches and write a
+   reproducible tar. The encoders are loaded once per worker.
 3. Write `manifest.json` (the settings in its `build`) and the card.
 
 A finished shard is recorded with its SHA-256 in the build journal (`publish.journal`), so re-running the same
-command skips what is done, whichever executor or process wrote it.
+command skips what is done, whichever executor or process wrote it. `direct` encodes into a Hub repository instead.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import logging
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import torch
 
 from .. import __version__
 from ..atomic import write_text
@@ -36,24 +31,19 @@ from ..executors import make_executor
 from ..publish.journal import BuildJournal, ShardResult
 from ..publish.layout import CONFIG_SUBSETS, DEFAULT_CONFIG, MANIFEST_FILE, shard_path
 from ..publish.manifest import Manifest
-from ..release.skips import Skip, skipped_phrase
-from ..schema import RECORD_COLUMN, VIDEO_COLUMN, member_offset_column
-from ..video.decoding import DEFAULT_BACKEND, VideoDecodeError
-from .encoders import EncoderIdentity, encode_captions, encode_posterior, encoder_identity
-from .layout import LATENT_LOGVAR, LATENT_MEAN, PROMPT_EMBEDS, PROMPT_LENGTH, STORAGE_DTYPES, LatentSettings
+from ..release.skips import skipped_phrase
+from ..schema import VIDEO_COLUMN, member_offset_column
+from ..video.decoding import DEFAULT_BACKEND
+from .encoders import encoder_identity
+from .layout import STORAGE_DTYPES, LatentSettings
+from .workers import EncoderSpec, EncodeShardJob, LatentShardPlan, map_shards, worker_location
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..pipelines import MVDiTPipeline
-
-logger = logging.getLogger(__name__)
-
 #: MVDiT's caption length (T5 tokens).
 DEFAULT_MAX_TEXT_LENGTH = 120
 DEFAULT_SAMPLES_PER_SHARD = 256
-#: The epoch whose window `sample_rng` draws: a latent dataset holds one window a clip.
-ENCODED_EPOCH = 0
 
 
 @dataclass(frozen=True)
@@ -90,14 +80,15 @@ class EncodeOptions:
             raise UsageError(f"--dtype {self.dtype}: choose one of {', '.join(STORAGE_DTYPES)}")
         if self.config not in CONFIG_SUBSETS:
             raise UsageError(f"--config {self.config}: choose one of {', '.join(CONFIG_SUBSETS)}")
+        if self.on_actors and self.device.startswith("cuda:"):
+            raise UsageError(
+                f"--device {self.device} with --executor ray: Ray gives each actor a GPU of its own; use --device cuda"
+            )
 
-
-@dataclass(frozen=True)
-class LatentShardPlan:
-    """One shard of the latent dataset: its path and the keys of the source clips it encodes, in stream order."""
-
-    path: str
-    keys: tuple[str, ...]
+    @property
+    def on_actors(self) -> bool:
+        """Ray runs the shards on actors that keep the encoders loaded (local processes each load them once)."""
+        return self.executor == "ray"
 
 
 @dataclass(frozen=True)
@@ -246,149 +237,6 @@ def plan_encode(source: str, options: EncodeOptions) -> EncodePlan:
     return EncodePlan(plan_settings(source_info, options), shards)
 
 
-# Encoding --------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """What a worker loads: picklable, and the key of its per-process cache of loaded encoders."""
-
-    vae: EncoderIdentity
-    text_encoder: EncoderIdentity
-    device: str
-
-    def load(self) -> MVDiTPipeline:
-        """The encoders in a pipeline with no transformer (its `encode_prompt` is the training's caption encoder)."""
-        from diffusers import AutoencoderKL
-        from transformers import AutoTokenizer, T5EncoderModel
-
-        from ..pipelines import MVDiTPipeline
-
-        device = torch.device(self.device)
-        vae = AutoencoderKL.from_pretrained(
-            self.vae.repo, subfolder=self.vae.subfolders[0] or None, revision=self.vae.revision
-        )
-        text = self.text_encoder
-        text_encoder = T5EncoderModel.from_pretrained(text.repo, subfolder=text.subfolders[0], revision=text.revision)
-        tokenizer = AutoTokenizer.from_pretrained(text.repo, subfolder=text.subfolders[1], revision=text.revision)
-        pipeline = MVDiTPipeline(tokenizer, text_encoder, vae.eval(), transformer=None, scheduler=None)
-        pipeline.set_progress_bar_config(disable=True)
-        return pipeline.to(device)
-
-
-_LOADED: dict[EncoderSpec, MVDiTPipeline] = {}
-
-
-def loaded_encoders(spec: EncoderSpec) -> MVDiTPipeline:
-    """The encoders of `spec`, loaded once per process (a worker encodes many shards)."""
-    if spec not in _LOADED:
-        _LOADED.clear()
-        _LOADED[spec] = spec.load()
-    return _LOADED[spec]
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    """A `.npy` member: numpy's own format, which `datasets` decodes."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
-
-
-@dataclass(frozen=True)
-class EncodeShardJob:
-    """One shard's work on a worker: read its clips by range, encode them in batches, write the tar into `out_dir`."""
-
-    source: str
-    out_dir: str
-    settings: LatentSettings
-    encoders: EncoderSpec
-    batch_size: int
-    video_backend: str
-
-    def __call__(self, shard: LatentShardPlan) -> ShardResult:
-        from ..publish.shards import ShardWriter, encode_record
-
-        result = ShardResult(shard.path)
-        pipeline = loaded_encoders(self.encoders)
-        try:
-            with ShardWriter(Path(self.out_dir, shard.path)) as writer:
-                for batch in _batched(self._clips(shard, result), self.batch_size):
-                    for key, members in self._encode(pipeline, batch):
-                        members[RECORD_COLUMN] = encode_record(members[RECORD_COLUMN])
-                        writer.add_sample(key, members)
-        except OSError as error:
-            raise OpenVidError(
-                f"{shard.path}: cannot read its clips from {self.source} ({error}); finished shards are kept: "
-                "run the command again to resume"
-            ) from None
-        result.samples, result.bytes, result.sha256 = writer.samples, writer.size, writer.sha256
-        return result
-
-    def _clips(self, shard: LatentShardPlan, result: ShardResult) -> Iterator[tuple[dict, torch.Tensor]]:
-        """`(record, clip)` of the shard's clips, in its order; a clip that cannot be read is a counted skip."""
-        from datasets import Video
-
-        from ..publish.subset import load_subset
-        from ..video.clips import ClipLoader, ClipTooShortError, ClipTransform, FrameSampler, sample_rng
-
-        settings, source = self.settings, self.settings.source
-        loader = ClipLoader(
-            FrameSampler(settings.num_frames, settings.frame_interval),
-            ClipTransform(settings.resolution, flip_probability=0.0),
-            backend=self.video_backend,
-        )
-        rows = load_subset(
-            self.source, list(shard.keys), split=source["split"], config=source["config"], revision=source["revision"]
-        ).cast_column(VIDEO_COLUMN, Video(decode=False))
-        unseen = dict.fromkeys(shard.keys)
-        for row in rows:
-            unseen.pop(row["__key__"], None)
-            record, video = row[RECORD_COLUMN], row[VIDEO_COLUMN]
-            name = f"{row['__key__']}.{VIDEO_COLUMN}"
-            if record is None or video is None or video["bytes"] is None:
-                result.skipped.append(Skip(name, "missing", "the sample has no json or mp4 member"))
-                continue
-            try:
-                rng = sample_rng(settings.seed, ENCODED_EPOCH, record["key"])
-                yield record, loader(video["bytes"], rng, name=name)
-            except VideoDecodeError as error:
-                result.skipped.append(Skip(record["video"], "undecodable", str(error)))
-            except ClipTooShortError as error:
-                result.skipped.append(Skip(record["video"], "too_short", str(error)))
-        # The metadata lists them, the shards do not hold them (a shard of the source removed since): say so.
-        result.skipped += [Skip(key, "missing", "listed in the metadata, not found in the shards") for key in unseen]
-
-    def _encode(self, pipeline: MVDiTPipeline, batch: list[tuple[dict, torch.Tensor]]) -> Iterator[tuple[str, dict]]:
-        settings = self.settings
-        dtype = np.dtype(settings.dtype)
-        records = [record for record, _ in batch]
-        with torch.no_grad():
-            mean, logvar = encode_posterior(pipeline.vae, torch.stack([clip for _, clip in batch]))
-            prompts, masks = encode_captions(
-                pipeline, [record["caption"] for record in records], pipeline.vae.device, settings.max_text_length
-            )
-        for index, record in enumerate(records):
-            length = int(masks[index].sum())
-            members = {
-                RECORD_COLUMN: {**record, PROMPT_LENGTH: length},
-                LATENT_MEAN: npy_bytes(mean[index].cpu().numpy().astype(dtype)),
-                LATENT_LOGVAR: npy_bytes(logvar[index].cpu().numpy().astype(dtype)),
-                PROMPT_EMBEDS: npy_bytes(prompts[index, :length].float().cpu().numpy().astype(dtype)),
-            }
-            yield record["key"], members
-
-
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 # The job ---------------------------------------------------------------------------------------------------------
 
 
@@ -405,13 +253,14 @@ def encode_dataset(source: str, out_dir: str | Path, options: EncodeOptions) -> 
     previous = complete_encode_of(out_dir, plan)
     if previous is not None:
         return EncodeSummary(out_dir, previous, 0, len(previous.shards), time.perf_counter() - started)
-    job = shard_job(source, out_dir, plan, options)
+    job = shard_job(source, plan, options)
     journal = BuildJournal(out_dir)
     done = reusable_shards(out_dir, journal, plan)
     todo = [shard for shard in plan.shards if shard.path not in done]
     results = dict(done)
+    write = partial(job, folder=out_dir.resolve())
     with executor, progress_bar(total=len(todo), desc="Encoding shards", unit=" shards") as progress:
-        for result in executor.imap_unordered(job, todo):
+        for result in map_shards(executor, write, todo, job.encoders, options.on_actors):
             journal.record(result)
             results[result.path] = result
             progress.update()
@@ -436,9 +285,9 @@ def _encode_under_accelerate(source: str, out_dir: Path, options: EncodeOptions,
     with state.main_process_first():  # the main process discards another plan's journal before the others read it
         done = reusable_shards(out_dir, journal, plan)
     todo = [shard for shard in plan.shards if shard.path not in done]
-    job = shard_job(source, out_dir, plan, replace(options, device=str(state.device)))
+    job = shard_job(source, plan, replace(options, device=str(state.device)))
     for shard in todo[state.process_index :: state.num_processes]:
-        journal.record(job(shard))
+        journal.record(job(shard, out_dir))
     state.wait_for_everyone()
     manifest = None
     if state.is_main_process:
@@ -454,10 +303,10 @@ def _encode_under_accelerate(source: str, out_dir: Path, options: EncodeOptions,
     return EncodeSummary(out_dir, manifest, len(todo), len(done), time.perf_counter() - started)
 
 
-def shard_job(source: str, out_dir: Path, plan: EncodePlan, options: EncodeOptions) -> EncodeShardJob:
-    settings = plan.settings
-    encoders = EncoderSpec(settings.vae, settings.text_encoder, options.device)
-    return EncodeShardJob(source, str(out_dir), settings, encoders, options.batch_size, options.video_backend)
+def shard_job(source: str, plan: EncodePlan, options: EncodeOptions) -> EncodeShardJob:
+    """The workers' job: what each of them reads, with which encoders, on which device."""
+    encoders = EncoderSpec.of(plan.settings, options.device)
+    return EncodeShardJob(worker_location(source), plan.settings, encoders, options.batch_size, options.video_backend)
 
 
 def complete_encode_of(out_dir: Path, plan: EncodePlan) -> Manifest | None:
@@ -493,7 +342,19 @@ def finish(out_dir: Path, source: str, plan: EncodePlan, results: list[ShardResu
     for stale in sorted(out_dir.glob("data/**/*.tar")):
         if stale.relative_to(out_dir).as_posix() not in {shard.path for shard in plan.shards}:
             stale.unlink()
-    manifest = Manifest(
+    manifest = latent_manifest(source, plan, results)
+    for result in results:
+        if not result.samples:
+            (out_dir / result.path).unlink(missing_ok=True)
+    write_text(out_dir / MANIFEST_FILE, manifest.to_json())
+    write_latent_card(out_dir, str(out_dir), manifest)
+    return manifest
+
+
+def latent_manifest(source: str, plan: EncodePlan, results: list[ShardResult]) -> Manifest:
+    """The manifest of the encoded shards (`results`, in plan order): the settings in its `build`; a shard whose
+    every clip was skipped is not listed."""
+    return Manifest(
         source=str(source),
         tool_version=__version__,
         build={**plan.settings.to_json(), "plan": plan.fingerprint},
@@ -501,12 +362,6 @@ def finish(out_dir: Path, source: str, plan: EncodePlan, results: list[ShardResu
         metadata=[],
         skipped=[skip for result in results for skip in result.skipped],
     )
-    for result in results:
-        if not result.samples:
-            (out_dir / result.path).unlink(missing_ok=True)
-    write_text(out_dir / MANIFEST_FILE, manifest.to_json())
-    write_latent_card(out_dir, str(out_dir), manifest)
-    return manifest
 
 
 def read_settings(name: str, revision: str | None = None) -> LatentSettings:

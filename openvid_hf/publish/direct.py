@@ -1,11 +1,15 @@
-"""`openvid-hf publish`: build and push in one pass, so no machine holds the dataset and no shared folder is needed.
+"""Publishing straight into a Hub dataset repository, so no machine holds the dataset and no shared folder is needed.
 
-The driver plans as `build` does. Each worker of the executor (local processes, or Ray tasks across a cluster) reads
-its shard's clips from SOURCE, writes the shard to its own scratch folder, stores it in the repository as an LFS
-object (`hub.preupload_file`), deletes it and returns the shard's result. The driver commits the stored shards in
-batches of `commit_every`, each commit on top of the one before (`hub.commit_operations`: a publisher racing on the
-branch fails instead of losing a commit), then the metadata tables, the manifest and the card through
-`hub.publish_folder`, the one upload of every publisher, and verifies the commit.
+`publish_direct` is the engine of every such publish: `openvid-hf publish` (`publish_release`: the original release,
+planned as `build` plans it) and `openvid-hf encode --repo-id` (`openvid_hf.latents.direct`). A `Publication` says
+what differs: the plan, each shard's job, how the shards run, the tables and the card.
+
+The driver plans. Each worker of the executor (local processes, or Ray tasks or actors across a cluster) writes its
+shard to its own scratch folder, stores it in the repository as an LFS object (`hub.preupload_file`), deletes it and
+returns the shard's result. The driver commits the stored shards in batches of `commit_every`, each commit on top
+of the one before (`hub.commit_operations`: a publisher racing on the branch fails instead of losing a commit), then
+the tables, the manifest and the card through `hub.publish_folder`, the one upload of every publisher, and verifies
+the commit.
 
 Every batch commit also adds a small journal (`JOURNAL_DIR/<plan>/<digest>.json`: each shard's size, SHA-256,
 skips and metadata rows) to the repository, so a re-run, on this machine or another cluster, reads what is done
@@ -21,18 +25,20 @@ import hashlib
 import json
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cards import format_bytes
 from ..errors import OpenVidError
-from ..executors import make_executor
+from ..executors import Executor, make_executor
 from ..hub import check_repo_id, commit_operations, ensure_repo, preupload_file, publish_folder, require_token
+from ..release.reader import ReleaseReader
 from ..release.skips import skipped_phrase
 from ..release.workers import ReleaseSpec
-from .build import ShardMaker, plan_release, release_spec, write_tables
+from .build import ShardJob, plan_release, release_spec, write_tables
 from .dataset_card import write_dataset_card
 from .journal import ShardResult
 from .layout import DATA_DIR, MANIFEST_FILE, METADATA_DIR
@@ -49,17 +55,64 @@ JOURNAL_DIR = ".openvid-hf/publish"
 COMMIT_EVERY = 100
 
 
-@dataclass
-class PublishShardJob:
-    """`publish`'s work on a worker: make one shard in scratch, store it in the repository, delete it."""
+class PlannedShard(Protocol):
+    """A planned shard: where it goes in the repository."""
 
-    release: ReleaseSpec
+    path: str
+
+
+class ShardedPlan(Protocol):
+    """A plan of shards: its `fingerprint` names the plan, its `shards` are in the manifest's order."""
+
+    fingerprint: str
+    shards: Sequence[PlannedShard]
+
+
+#: What a worker returns: the shard's result and the operation that commits its stored bytes.
+UploadedShard = tuple[ShardResult, "CommitOperationAdd"]
+
+
+#: A worker's shard job (picklable): writes a planned shard at `folder / shard.path` and returns its result.
+ShardWriter = Callable[[Any, Path], ShardResult]
+
+
+class Publication(Protocol):
+    """What `publish_direct` publishes: the parts in which the published dataset and a derived dataset differ."""
+
+    #: What the commits say is published: `Publish {title}: N clips`.
+    title: str
+    plan: ShardedPlan
+
+    def shard_writer(self) -> ShardWriter:
+        """The job each worker runs to write one shard."""
+        ...
+
+    def map_shards(
+        self, executor: Executor, function: Callable[[Any], UploadedShard], shards: list[Any]
+    ) -> Iterator[UploadedShard]:
+        """`function` over `shards` on `executor`'s workers, as the results complete."""
+        ...
+
+    def write_files(self, folder: Path, results: list[ShardResult]) -> Manifest:
+        """Write what the repository holds beside the shards, the manifest and the card; return the manifest."""
+        ...
+
+    def write_card(self, folder: Path, repo_id: str, manifest: Manifest) -> bool:
+        """Write the card of `manifest` for `repo_id` into `folder`."""
+        ...
+
+
+@dataclass(frozen=True)
+class UploadShardJob:
+    """A worker's part of a direct publish: write one shard to scratch, store it in the repository, delete it."""
+
+    write_shard: ShardWriter
     repo_id: str
     revision: str | None
 
-    def __call__(self, shard: ShardPlan) -> tuple[ShardResult, CommitOperationAdd]:
+    def __call__(self, shard: PlannedShard) -> UploadedShard:
         with tempfile.TemporaryDirectory(prefix="openvid-hf-shard-") as scratch:
-            result = ShardMaker(self.release.reader(), Path(scratch)).make(shard, None)
+            result = self.write_shard(shard, Path(scratch))
             operation = preupload_file(
                 self.repo_id, shard.path, Path(scratch, shard.path), repo_type=REPO_TYPE, revision=self.revision
             )
@@ -87,6 +140,117 @@ class PublishSummary:
         )
 
 
+def publish_direct(
+    repo_id: str,
+    executor: Executor,
+    plan: Callable[[], Publication],
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_every: int = COMMIT_EVERY,
+) -> PublishSummary:
+    """Publish what `plan()` plans straight into the dataset repository `repo_id`, resuming from it, then verify.
+
+    `plan()` runs once the token is checked and the repository exists, so a publish that cannot land fails first.
+    """
+    from huggingface_hub import HfApi
+
+    from ..progress import progress_bar
+
+    started = time.perf_counter()
+    require_token()
+    repo_id = check_repo_id(repo_id, "--repo-id")
+    with executor:
+        repo_id = ensure_repo(repo_id, REPO_TYPE, private, branch=revision)
+        publication = plan()
+        shards = publication.plan.shards
+        api = HfApi()
+        head = commit_sha(api, repo_id, revision)
+        tree = remote_tree(api, repo_id, head)
+        previous = _complete_publish_of(api, repo_id, head, publication.plan, tree)
+        if previous is not None:
+            report = verify_dataset(repo_id, revision=head)
+            seconds = time.perf_counter() - started
+            return PublishSummary(repo_id, revision or "main", head, previous, 0, len(shards), report, seconds)
+        done = _published_shards(api, repo_id, head, publication.plan, tree)
+        batch = _CommitBatch(repo_id, revision, head, publication.plan.fingerprint)
+        job = UploadShardJob(publication.shard_writer(), repo_id, revision)
+        todo = [shard for shard in shards if shard.path not in done]
+        results = dict(done)
+        with progress_bar(total=len(todo), desc=f"Publishing shards to {repo_id}", unit=" shards") as progress:
+            try:
+                for result, operation in publication.map_shards(executor, job, todo):
+                    results[result.path] = result
+                    batch.add(result, operation)
+                    if len(batch) >= commit_every:
+                        batch.commit()
+                    progress.update()
+            except BaseException:
+                batch.commit_after_failure()
+                raise
+            batch.commit()
+        with tempfile.TemporaryDirectory(prefix="openvid-hf-publish-") as staging:
+            manifest = publication.write_files(Path(staging), [results[shard.path] for shard in shards])
+            Path(staging, MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+            listed = {entry.path for entry in manifest.shards}
+            stale = sorted(
+                path for path in {*tree, *batch.committed} if path.split("/", 1)[0] == DATA_DIR and path not in listed
+            )
+            commit = publish_folder(
+                staging,
+                repo_id,
+                repo_type=REPO_TYPE,
+                write_card=partial(publication.write_card, Path(staging), manifest=manifest),
+                private=private,
+                revision=revision,
+                commit_message=f"Publish {publication.title}: {manifest.samples} clips (openvid-hf)",
+                delete_patterns=[f"{METADATA_DIR}/**", f"{JOURNAL_DIR}/**", *stale],
+                parent_commit=batch.head,
+            )
+        report = verify_dataset(repo_id, revision=commit.oid)
+    return PublishSummary(
+        repo_id, revision or "main", commit.oid, manifest, len(todo), len(done), report, time.perf_counter() - started
+    )
+
+
+# The original release: `openvid-hf publish` ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseShardWriter:
+    """`publish`'s shard on a worker: `build`'s shard job, into the folder it is given."""
+
+    release: ReleaseSpec
+
+    def __call__(self, shard: ShardPlan, folder: Path) -> ShardResult:
+        return ShardJob(self.release, folder)((shard, None))
+
+
+@dataclass
+class ReleasePublication:
+    """The original release at `source`, planned as `build` plans it (`Publication`)."""
+
+    source: str
+    options: BuildOptions
+    reader: ReleaseReader
+    plan: BuildPlan
+    title: str = "OpenVid-1M"
+
+    def shard_writer(self) -> ReleaseShardWriter:
+        return ReleaseShardWriter(release_spec(self.source, self.options))
+
+    def map_shards(
+        self, executor: Executor, function: Callable[[ShardPlan], UploadedShard], shards: list[ShardPlan]
+    ) -> Iterator[UploadedShard]:
+        return executor.imap_unordered(function, shards)
+
+    def write_files(self, folder: Path, results: list[ShardResult]) -> Manifest:
+        return write_tables(folder, self.source, self.options, self.reader, self.plan, results)
+
+    def write_card(self, folder: Path, repo_id: str, manifest: Manifest) -> bool:
+        return write_dataset_card(folder, repo_id, manifest)
+
+
 def publish_release(
     source: str | Path,
     repo_id: str,
@@ -97,69 +261,21 @@ def publish_release(
     commit_every: int = COMMIT_EVERY,
 ) -> PublishSummary:
     """Build the release at `source` straight into the dataset repository `repo_id`, then verify it there."""
-    from huggingface_hub import HfApi
-
-    from ..progress import progress_bar
-
-    started = time.perf_counter()
     source = str(source)
     options = options or BuildOptions()
     executor = make_executor(options.executor, options.num_proc, options.ray_address)
-    require_token()
-    repo_id = check_repo_id(repo_id, "--repo-id")
-    with executor:
-        repo_id = ensure_repo(repo_id, REPO_TYPE, private, branch=revision)
-        reader, plan = plan_release(source, options)
-        api = HfApi()
-        head = commit_sha(api, repo_id, revision)
-        tree = remote_tree(api, repo_id, head)
-        previous = _complete_publish_of(api, repo_id, head, plan, tree)
-        if previous is not None:
-            report = verify_dataset(repo_id, revision=head)
-            seconds = time.perf_counter() - started
-            return PublishSummary(repo_id, revision or "main", head, previous, 0, len(plan.shards), report, seconds)
-        done = _published_shards(api, repo_id, head, plan, tree)
-        batch = _CommitBatch(repo_id, revision, head, plan.fingerprint)
-        job = PublishShardJob(release_spec(source, options), repo_id, revision)
-        todo = [shard for shard in plan.shards if shard.path not in done]
-        results = dict(done)
-        with progress_bar(total=len(todo), desc=f"Publishing shards to {repo_id}", unit=" shards") as progress:
-            try:
-                for result, operation in executor.imap_unordered(job, todo):
-                    results[result.path] = result
-                    batch.add(result, operation)
-                    if len(batch) >= commit_every:
-                        batch.commit()
-                    progress.update()
-            except BaseException:
-                batch.commit_after_failure()
-                raise
-            batch.commit()
-        ordered = [results[shard.path] for shard in plan.shards]
-        with tempfile.TemporaryDirectory(prefix="openvid-hf-publish-") as staging:
-            manifest = write_tables(Path(staging), source, options, reader, plan, ordered)
-            Path(staging, MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
-            planned = plan.paths()
-            stale = sorted(path for path in tree if path.split("/", 1)[0] == DATA_DIR and path not in planned)
-            commit = publish_folder(
-                staging,
-                repo_id,
-                repo_type=REPO_TYPE,
-                write_card=partial(write_dataset_card, Path(staging), manifest=manifest),
-                private=private,
-                revision=revision,
-                commit_message=f"Publish OpenVid-1M: {manifest.samples} clips (openvid-hf)",
-                delete_patterns=[f"{METADATA_DIR}/**", f"{JOURNAL_DIR}/**", *stale],
-                parent_commit=batch.head,
-            )
-    report = verify_dataset(repo_id, revision=commit.oid)
-    return PublishSummary(
-        repo_id, revision or "main", commit.oid, manifest, len(todo), len(done), report, time.perf_counter() - started
-    )
+
+    def plan() -> ReleasePublication:
+        return ReleasePublication(source, options, *plan_release(source, options))
+
+    return publish_direct(repo_id, executor, plan, private=private, revision=revision, commit_every=commit_every)
+
+
+# Resume, from the repository -------------------------------------------------------------------------------------
 
 
 def _complete_publish_of(
-    api: HfApi, repo_id: str, head: str, plan: BuildPlan, tree: dict[str, TreeFile]
+    api: HfApi, repo_id: str, head: str, plan: ShardedPlan, tree: dict[str, TreeFile]
 ) -> Manifest | None:
     """The repository's manifest when the repository is a complete publish of this very plan."""
     if MANIFEST_FILE not in tree:
@@ -171,7 +287,7 @@ def _complete_publish_of(
 
 
 def _published_shards(
-    api: HfApi, repo_id: str, head: str, plan: BuildPlan, tree: dict[str, TreeFile]
+    api: HfApi, repo_id: str, head: str, plan: ShardedPlan, tree: dict[str, TreeFile]
 ) -> dict[str, ShardResult]:
     """The plan's shards an earlier run committed: listed in the repository's journal for this plan, and held by
     the repository with the journal's size and SHA-256."""
@@ -204,6 +320,8 @@ class _CommitBatch:
         self.repo_id, self.revision, self.head, self.fingerprint = repo_id, revision, head, fingerprint
         self.results: list[ShardResult] = []
         self.operations: list[CommitOperation] = []
+        #: The shards this run committed.
+        self.committed: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.results)
@@ -231,6 +349,7 @@ class _CommitBatch:
             revision=self.revision,
         )
         self.head = commit.oid
+        self.committed.update(names)
         self.results, self.operations = [], []
 
     def commit_after_failure(self) -> None:
