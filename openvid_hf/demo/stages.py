@@ -26,8 +26,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -665,10 +667,16 @@ def run_training(arguments: list[str], log_path: Path, step_log: Path, steps: in
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "openvid_hf", "train", *arguments]
-    with open(log_path, "wb") as log, progress_bar(total=steps, desc="Fine-tuning", unit="step") as progress:
+    with (
+        open(log_path, "wb") as log,
+        progress_bar(total=steps, desc="Fine-tuning", unit="step") as progress,
+        _ctrl_c_flag() as interrupted,
+    ):
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
         try:
             while process.poll() is None:
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
                 time.sleep(0.2)
                 records = read_step_log(step_log)
                 if len(records) > progress.n:
@@ -687,6 +695,25 @@ def run_training(arguments: list[str], log_path: Path, step_log: Path, steps: in
             f"`openvid-hf train` exited with status {process.returncode}: {_last_line(log_path)} "
             f"(its output: {log_path})"
         )
+
+
+@contextmanager
+def _ctrl_c_flag() -> Iterator[threading.Event]:
+    """A flag Ctrl-C (SIGINT) sets, for a loop to stop at a point of its choosing.
+
+    Python raises `KeyboardInterrupt` wherever the main thread is; raised inside a finaliser (a closing file, tqdm's
+    cleanup), it is printed and lost, and training went on. Setting a flag cannot be lost. Off the main thread
+    (where signal handlers cannot be set) the flag is never set and Ctrl-C behaves as usual.
+    """
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _last_line(path: Path) -> str:
