@@ -142,6 +142,17 @@ def test_re_encoding_is_a_no_op_and_an_interrupted_encode_resumes_to_the_same_by
     assert resumed["shards"] == straight["shards"]
 
 
+def test_a_subset_encodes_only_the_clips_its_expression_selects_and_the_card_says_which(built, tmp_path):
+    model = tmp_path / "model"
+    tiny_pipeline(seed=0).save_pretrained(model)
+    out_dir = tmp_path / "hd-only"
+    assert cli.main(encode_args(str(built), out_dir, str(model), "--where", "hd and aesthetic_score >= 0")) == 0
+    rows = datasets.load_dataset(str(out_dir), split="train")
+    assert rows.num_rows == 2 and all(record["hd"] for record in rows["json"])
+    assert not list((out_dir / "data" / "train").glob("sd/*/*.tar"))
+    assert "clips where `hd and aesthetic_score >= 0`" in (out_dir / "README.md").read_text()
+
+
 def published_files(folder: Path) -> dict[str, bytes]:
     """The shards and the manifest of a latent dataset (its card names where it is, hidden files are not published)."""
     return {path: data for path, data in tree_bytes(folder).items() if not path.startswith((".", "README.md"))}
