@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from openvid_hf.demo.learning import bar_column, bar_motion, measure_learning, nearest_frames, noise_frames
+from openvid_hf.demo.learning import (
+    EDGE_COLUMNS,
+    bar_column,
+    bar_motion,
+    measure_learning,
+    nearest_frames,
+    noise_frames,
+)
 from openvid_hf.demo.model_world import RESOLUTION
-from openvid_hf.testing.sample_release import SampleClip, clip_frames
+from openvid_hf.testing.sample_release import SampleClip, bar_left, bar_width, clip_frames
 from openvid_hf.video.clips import ClipTransform
 
 
@@ -41,13 +48,17 @@ def training_view(clip: SampleClip, flip: bool = False) -> np.ndarray:
 def test_the_bar_is_found_where_the_sample_draws_it_and_moves_right(width, height):
     clip = sample_clip(width, height)
     frames = training_view(clip)
-    bar = max(8, width // 24)
     scale = RESOLUTION / width
+    inside = []  # frames whose whole bar lies in the searched columns
     for index, frame in enumerate(frames):
-        drawn = ((index * bar) % (width - bar) + bar / 2) * scale
-        assert bar_column(frame) == pytest.approx(drawn, abs=1.5), index
-    motion = bar_motion(frames)
+        left, right = bar_left(index, width) * scale, (bar_left(index, width) + bar_width(width)) * scale
+        if left >= EDGE_COLUMNS and right <= RESOLUTION - EDGE_COLUMNS:
+            assert left - 1 <= bar_column(frame) <= right, index
+            inside.append(index)
+    assert len(inside) >= 6
+    motion = bar_motion(frames[inside])
     assert (motion.direction, motion.left) == ("right", 0)
+    assert motion.speed == pytest.approx(width // 24 * scale, abs=1)
     assert bar_motion(training_view(clip, flip=True)).direction == "left"
 
 

@@ -112,6 +112,7 @@ def _generate(pipe, args: argparse.Namespace):
             num_inference_steps=args.steps,
             guidance_scale=args.guidance_scale,
             generator=torch.Generator().manual_seed(args.seed),
+            max_sequence_length=pipe.transformer.config.max_text_length,
         ).frames[0]
     except ValueError as error:
         raise UsageError(re.sub(r"`(\w+)`", lambda match: OPTIONS.get(match[1], match[0]), str(error))) from error

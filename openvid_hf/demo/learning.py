@@ -7,8 +7,9 @@ Two numbers a reader can check by eye in the generated contact sheet:
   whether that closest frame belongs to the clip whose caption was the prompt. The same is computed for the untrained
   pipeline and for frames of uniform random pixels.
 - **Bar motion.** The sample's clips carry a bar that moves right one step a frame (`testing.sample_release`); the
-  bar's column is found in each frame and the steps between frames are counted as right or left, for the generated
-  video and for the prompt's training clip.
+  bar's column is found in each frame (away from the outermost columns, where the VAE leaves artefacts) and the steps
+  between frames are counted as right or left, their median is the speed, for the generated video and for the prompt's
+  training clip.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 BAR_TOP_FRACTION = 0.4
 #: A column is the bar when its colour departs from the field's linear gradient by at least this (levels of 255).
 BAR_MIN_CONTRAST = 20.0
+#: Columns at each side where no bar is looked for: one latent cell of the factor-4 VAE, whose decoder leaves its
+#: artefacts at the frame's edge.
+EDGE_COLUMNS = 4
+#: Columns a step needs to count as motion (a column's shift is rounding of the bar's middle, not motion).
+MIN_STEP_COLUMNS = 2
 #: Steps one way a motion needs before it counts (a single jump of a noisy column is not a moving bar).
 MIN_BAR_STEPS = 2
 NOISE_SEED = 0
@@ -56,11 +62,13 @@ class NearestFrames:
 
 @dataclass(frozen=True)
 class BarMotion:
-    """The bar's column in each frame (None where no bar stands out) and the steps right and left between frames."""
+    """The bar's column in each frame (None where no bar stands out), the steps right and left between frames, and
+    their median in columns a frame (None without a step; the median, so a bar wrapping round is not a speed)."""
 
     positions: list[int | None]
     right: int
     left: int
+    speed: float | None
 
     @property
     def direction(self) -> str:
@@ -71,7 +79,8 @@ class BarMotion:
         return "none"
 
     def phrase(self) -> str:
-        return f"{self.direction} ({self.right} steps right, {self.left} left)"
+        speed = "" if self.speed is None else f", {self.speed:+.1f} columns a frame"
+        return f"{self.direction} ({self.right} steps right, {self.left} left{speed})"
 
 
 def nearest_frames(generated: np.ndarray, references: np.ndarray, prompt_frames: np.ndarray) -> NearestFrames:
@@ -95,15 +104,26 @@ def noise_frames(like: np.ndarray, seed: int = NOISE_SEED) -> np.ndarray:
 
 
 def bar_column(frame: np.ndarray) -> int | None:
-    """The bar's column in an `[H, W, 3]` uint8 frame: where the lower rows' colour departs most from a linear ramp."""
+    """The bar's column in an `[H, W, 3]` uint8 frame: the middle of where the lower rows' colour departs most from a
+    linear ramp, looked for `EDGE_COLUMNS` in from either side; None where nothing departs by `BAR_MIN_CONTRAST`."""
     height, width = frame.shape[:2]
-    profile = frame[int(BAR_TOP_FRACTION * height) :].astype(np.float64).mean(axis=0)  # [W, 3]
-    columns = np.arange(width, dtype=np.float64)
-    design = np.stack([columns, np.ones(width)], axis=1)
-    fit, *_ = np.linalg.lstsq(design, profile, rcond=None)
-    contrast = np.linalg.norm(profile - design @ fit, axis=1)
-    column = int(contrast.argmax())
-    return column if contrast[column] >= BAR_MIN_CONTRAST else None
+    rows = frame[int(BAR_TOP_FRACTION * height) :, EDGE_COLUMNS : width - EDGE_COLUMNS]
+    profile = rows.astype(np.float64).mean(axis=0)  # [W - 2 * EDGE_COLUMNS, 3]
+    contrast = _ramp_residual(profile, np.ones(len(profile), dtype=bool))
+    # A bar several columns wide pulls the ramp towards itself: fit it again without the bar's columns.
+    contrast = _ramp_residual(profile, contrast <= contrast.max() / 2)
+    if contrast.max() < BAR_MIN_CONTRAST:
+        return None
+    # The middle of the columns at half the peak or more: a bar several columns wide has no single argmax.
+    return round(float(np.flatnonzero(contrast >= contrast.max() / 2).mean())) + EDGE_COLUMNS
+
+
+def _ramp_residual(profile: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """How far each column's colour (`[W, 3]`) is from the linear ramp fitted to the `fitted` columns (`[W]` bool)."""
+    columns = np.arange(len(profile), dtype=np.float64)
+    design = np.stack([columns, np.ones(len(profile))], axis=1)
+    fit, *_ = np.linalg.lstsq(design[fitted], profile[fitted], rcond=None)
+    return np.linalg.norm(profile - design @ fit, axis=1)
 
 
 def bar_motion(frames: np.ndarray) -> BarMotion:
@@ -112,7 +132,10 @@ def bar_motion(frames: np.ndarray) -> BarMotion:
     steps = [
         after - before for before, after in itertools.pairwise(positions) if before is not None and after is not None
     ]
-    return BarMotion(positions, sum(step > 0 for step in steps), sum(step < 0 for step in steps))
+    speed = float(np.median(steps)) if steps else None
+    right = sum(step >= MIN_STEP_COLUMNS for step in steps)
+    left = sum(step <= -MIN_STEP_COLUMNS for step in steps)
+    return BarMotion(positions, right, left, speed)
 
 
 @dataclass(frozen=True)
@@ -136,7 +159,7 @@ class LearningMeasure:
             f"nearest training frame {self.trained.mean_distance:.1f} levels away on average (untrained "
             f"{self.untrained.mean_distance:.1f}, noise {self.noise.mean_distance:.1f}: {self.margin:.1f}x closer); "
             f"{sum(self.trained.own_clip)} of {len(self.trained.own_clip)} nearest frames from the prompt's clip; bar "
-            f"moves {self.trained_bar.direction} (training clip: {self.clip_bar.direction})"
+            f"moves {self.trained_bar.phrase()} (training clip: {self.clip_bar.phrase()})"
         )
 
     def summary(self) -> dict[str, Any]:
@@ -184,12 +207,16 @@ def prompt_clip(
 
 
 def measure_learning(
-    trained: np.ndarray, untrained: np.ndarray, references: np.ndarray, prompt_frames: np.ndarray
+    trained: np.ndarray,
+    untrained: np.ndarray,
+    references: np.ndarray,
+    prompt_frames: np.ndarray,
+    frame_interval: int = 1,
 ) -> LearningMeasure:
     """The measure of a trained pipeline's video against the untrained one's and noise (`[T, H, W, 3]` uint8 each).
 
     `references` are the training frames after the VAE round trip; `prompt_frames` marks those of the prompt's clip,
-    whose bar gives the reference motion.
+    whose bar, in every `frame_interval`-th frame as training samples them, gives the reference motion.
     """
     return LearningMeasure(
         trained=nearest_frames(trained, references, prompt_frames),
@@ -197,5 +224,5 @@ def measure_learning(
         noise=nearest_frames(noise_frames(trained), references, prompt_frames),
         trained_bar=bar_motion(trained),
         untrained_bar=bar_motion(untrained),
-        clip_bar=bar_motion(references[prompt_frames]),
+        clip_bar=bar_motion(references[prompt_frames][::frame_interval]),
     )

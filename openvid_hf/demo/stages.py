@@ -86,6 +86,9 @@ TRAINING_OPTIONS = {
     "--learning_rate": "2e-3",
     "--report_to": "none",
 }
+#: Torch threads of the demo and of its trainer: the tiny models' ops are too small to share out, and two threads on
+#: two cores that anything else also uses ran the VAE fit six times slower in CPU time (docs/demo.md).
+TORCH_THREADS = 1
 #: Deprecation warnings that diffusers 0.42 raises from its own loading code (nothing the demo or a user passes).
 LIBRARY_WARNINGS = (
     r"The `local_dir_use_symlinks` argument is deprecated",
@@ -365,7 +368,9 @@ def generate_video(demo: Demo) -> None:
     }
     write_video(demo.paths.video, videos[MODEL_REPO], DEFAULT_FPS)
     probe = probe_video(demo.paths.video)
-    measure = measure_learning(videos[MODEL_REPO], videos[BASE_MODEL_REPO], references, clip_of_frame == clip)
+    measure = measure_learning(
+        videos[MODEL_REPO], videos[BASE_MODEL_REPO], references, clip_of_frame == clip, FRAME_INTERVAL
+    )
     settings = f"{GENERATION_STEPS} steps, guidance {GUIDANCE_SCALE:g}, seed {GENERATION_SEED}"
     save_contact_sheet(
         [
@@ -421,6 +426,7 @@ def _generate(pipe: MVDiTPipeline, prompt: str, description: str) -> np.ndarray:
         num_inference_steps=GENERATION_STEPS,
         guidance_scale=GUIDANCE_SCALE,
         generator=torch.Generator().manual_seed(GENERATION_SEED),
+        max_sequence_length=pipe.transformer.config.max_text_length,
     ).frames[0]
     return (np.asarray(frames) * 255).round().astype(np.uint8)
 
@@ -533,6 +539,7 @@ def run_demo(workdir: str | Path, settings: DemoSettings | None = None, clean: b
     try:
         with (
             warnings.catch_warnings(),
+            _torch_threads(TORCH_THREADS),
             _local_hub(demo.paths.hub) as server,
             point_clients_at(server.endpoint, token=DEMO_TOKEN, home=demo.paths.hf_home),
         ):
@@ -561,6 +568,19 @@ def run_demo(workdir: str | Path, settings: DemoSettings | None = None, clean: b
         _write_summary(demo, outcome, time.perf_counter() - started)
     print(f"openvid-hf demo: done in {time.perf_counter() - started:.0f} s; summary in {demo.paths.summary}")
     return demo
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch threads, then restore the caller's setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager
@@ -657,7 +677,8 @@ def training_arguments(paths: DemoPaths, settings: DemoSettings, num_clips: int)
 
 
 def run_training(arguments: list[str], log_path: Path, step_log: Path, steps: int) -> None:
-    """Run `openvid-hf train ARGUMENTS` in a subprocess with this process's environment (the local Hub's).
+    """Run `openvid-hf train ARGUMENTS` in a subprocess with this process's environment (the local Hub's), on
+    `TORCH_THREADS` threads.
 
     Its output goes to `log_path`; a progress bar follows the steps it logs. A failure is one line (the trainer's
     own last line) naming the log; the subprocess never outlives this call (Ctrl-C included).
@@ -672,7 +693,8 @@ def run_training(arguments: list[str], log_path: Path, step_log: Path, steps: in
         progress_bar(total=steps, desc="Fine-tuning", unit="step") as progress,
         _ctrl_c_flag() as interrupted,
     ):
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        environment = {**os.environ, "OMP_NUM_THREADS": str(TORCH_THREADS)}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
         try:
             while process.poll() is None:
                 if interrupted.is_set():

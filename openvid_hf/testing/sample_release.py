@@ -32,6 +32,11 @@ from ..schema import CAMERA_MOTIONS, CSV_HEADER
 DEFECTS = SKIP_REASONS
 SHORT_CLIP_FRAMES = 10
 INDEX_BITS = 10
+#: The moving bar is 1/8 of the frame wide and moves 1/24 of it a frame: at the demo's 48x48 training view (a short
+#: side scaled to 48, then a centre crop) it is 6 to 11 pixels wide, wide enough to span a latent cell of a factor-4
+#: VAE, and a 4-frame clip of every 2nd frame sees it move by about its own width a frame (docs/demo.md).
+BAR_WIDTH_DIVISOR = 8
+BAR_STEP_DIVISOR = 24
 _ZIP_DATE = (2024, 7, 1, 0, 0, 0)
 _SD_SIZES = ((320, 240), (426, 240), (480, 270), (640, 360), (360, 640), (512, 512))
 _HD_SIZE = (1920, 1080)
@@ -243,14 +248,24 @@ def clip_frames(clip: SampleClip, seed: int = 0):
     ramp_y = np.linspace(0.0, 1.0, clip.height, dtype=np.float32)[:, None, None]
     base = (tint * (0.5 + 0.3 * ramp_x + 0.2 * ramp_y)).clip(0, 255).astype(np.uint8)
     cell = index_cell_size(clip.width, clip.height)
-    bar = max(8, clip.width // 24)
+    bar = bar_width(clip.width)
     for index in range(clip.num_frames):
         frame = base.copy()
-        x = (index * bar) % max(1, clip.width - bar)
+        x = bar_left(index, clip.width)
         frame[2 * cell :, x : x + bar] = 255 - tint.astype(np.uint8)
         for bit in range(INDEX_BITS):
             frame[:cell, bit * cell : (bit + 1) * cell] = 255 if (index >> bit) & 1 else 0
         yield frame
+
+
+def bar_width(width: int) -> int:
+    """Width in pixels of the moving bar of a clip `width` pixels wide."""
+    return max(8, width // BAR_WIDTH_DIVISOR)
+
+
+def bar_left(index: int, width: int) -> int:
+    """The bar's left column in frame `index`: it moves right a fixed step a frame and wraps at the right edge."""
+    return (index * max(1, width // BAR_STEP_DIVISOR)) % max(1, width - bar_width(width))
 
 
 def index_cell_size(width: int, height: int) -> int:
