@@ -70,5 +70,9 @@ def test_encoding_on_ray_actors_writes_what_a_local_encode_writes_and_a_rerun_sk
     local, on_ray = ({**tree_bytes(inputs / name), "README.md": b""} for name in ("local", "on-ray"))
     assert on_ray == local and len([path for path in local if path.endswith(".tar")]) == 3
 
+    # The first run's actors were killed when it ended; their processes exit on their own time.
+    deadline = time.monotonic() + 30
+    while any(node.workers_running(ACTOR) for node in ray_cluster.nodes) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert encode_on_ray(ray_cluster, "on-ray") == set()
     assert "0 shards written, 3 reused" in capsys.readouterr().out

@@ -272,6 +272,8 @@ def test_two_processes_resume_mid_epoch_from_latents_to_the_uninterrupted_weight
         (["--flip_probability", "0.5"], "--flip_probability: latents are encoded unflipped"),
         (["--precompute_text_embeddings"], "latents hold their T5 embeddings"),
         (["--dataset_name", "x/y"], "give one of --dataset_name"),
+        (["--latents_dataset", "openvid-tests/no-such-latents"], "no such dataset repository"),
+        (["--dataset_revision", "no-such-branch"], "no revision 'no-such-branch'"),
     ],
 )
 def test_latents_that_do_not_fit_the_run_are_refused_naming_the_mismatch(
@@ -300,16 +302,31 @@ def test_a_model_with_other_encoders_or_shapes_is_refused(latents_repo, tmp_path
     assert "the transformer's caption_channels is 48 (latents: 32)" in capsys.readouterr().err
 
 
-def test_bad_encode_arguments_are_one_clear_line(built, hub_server, tmp_path, capsys):
+def test_bad_encode_arguments_are_one_clear_line(built, dataset_repo, tmp_path, capsys):
     model = tmp_path / "model"
     tiny_pipeline(seed=0).save_pretrained(model)
+    clips = tmp_path / "clips"
+    shutil.copytree(built, clips)
     cases = [
+        (encode_args(str(built), clips, str(model)), 1, "holds a published dataset of clips"),
+        (
+            encode_args(str(built), None, str(model), "--repo-id", dataset_repo),
+            1,
+            "holds a published dataset of clips",
+        ),
         ([*encode_args(str(built), tmp_path / "a", str(model))[:-1], "16x32"], 2, "training clips are square"),
         (
             encode_args(str(built), tmp_path / "b", str(model), "--resolution", "12"),
             2,
-            "multiple of the VAE's factor 8",
+            "must be a multiple of 16: the VAE's factor 8 times MVDiT's 2x2 patch",
         ),
+        (encode_args(str(built), tmp_path / "b", str(model / "text_encoder")), 2, "not an AutoencoderKL"),
+        (
+            [*encode_args(str(built), tmp_path / "b", str(model)), "--text-encoder", str(model / "vae")],
+            2,
+            "not a T5 encoder and tokenizer",
+        ),
+        (encode_args(str(built), built, str(model)), 2, "OUT_DIR is SOURCE"),
         (encode_args(str(built), tmp_path / "c", str(tmp_path / "nowhere")), 2, "no such folder, and not a Hub repo"),
         (encode_args(str(built), tmp_path / "c", "openvid-tests/no-such-model"), 1, "no such model repository on"),
         (encode_args(str(built), tmp_path / "d", str(model), "--where", "aesthetic_score > 100"), 1, "no clip"),

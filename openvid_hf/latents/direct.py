@@ -14,11 +14,13 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..executors import Executor, make_executor
+from ..hub import check_repo_id
 from ..publish.direct import COMMIT_EVERY, PublishSummary, UploadedShard, publish_direct
 from ..publish.journal import ShardResult
 from ..publish.manifest import Manifest
 from .card import write_latent_card
 from .encode import EncodeOptions, EncodePlan, latent_manifest, plan_encode, shard_job
+from .push import refuse_repository_of_clips
 from .workers import EncodeShardJob, LatentShardPlan, map_shards
 
 
@@ -63,6 +65,7 @@ def encode_to_hub(
     if options.executor == "accelerate":
         raise UsageError("--repo-id: encode with --executor local or ray (accelerate writes to a folder)")
     executor = make_executor(options.executor, options.num_proc, options.ray_address)
+    refuse_repository_of_clips(check_repo_id(repo_id, "--repo-id"), revision)
 
     def plan() -> LatentPublication:
         return LatentPublication(source, options, plan_encode(source, options))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..atomic import write_text
-from ..cards import format_bytes
+from ..cards import CARD_FILE, format_bytes
 from ..errors import OpenVidError, UsageError
 from ..executors import make_executor
 from ..publish.journal import BuildJournal, ShardResult
@@ -35,7 +35,7 @@ from ..release.skips import skipped_phrase
 from ..schema import VIDEO_COLUMN, member_offset_column
 from ..video.decoding import DEFAULT_BACKEND
 from .encoders import encoder_identity
-from .layout import STORAGE_DTYPES, LatentSettings
+from .layout import STORAGE_DTYPES, LatentSettings, is_latent_folder
 from .workers import EncoderSpec, EncodeShardJob, LatentShardPlan, map_shards, worker_location
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 #: MVDiT's caption length (T5 tokens).
 DEFAULT_MAX_TEXT_LENGTH = 120
 DEFAULT_SAMPLES_PER_SHARD = 256
+#: MVDiT's spatial patch: a latent side must divide by it for any MVDiT to train on the latents.
+PATCH_SIZE = 2
 
 
 @dataclass(frozen=True)
@@ -167,12 +169,22 @@ def plan_settings(source_info: dict[str, Any], options: EncodeOptions) -> Latent
     vae_config = AutoencoderKL.load_config(
         options.vae, subfolder=vae_subfolders[0] or None, revision=vae_identity.revision
     )
-    text_config = AutoConfig.from_pretrained(
-        options.text_encoder, subfolder=text_subfolders[0], revision=text_identity.revision
-    )
+    try:
+        text_config = AutoConfig.from_pretrained(
+            options.text_encoder, subfolder=text_subfolders[0], revision=text_identity.revision
+        )
+    except ValueError:  # transformers knows no model type for it: a diffusers config, for one
+        text_config = None
+    if "latent_channels" not in vae_config or "block_out_channels" not in vae_config:
+        raise UsageError(f"--vae {options.vae}: not an AutoencoderKL (its config has no latent_channels)")
+    if getattr(text_config, "model_type", None) != "t5":
+        raise UsageError(f"--text-encoder {options.text_encoder}: not a T5 encoder and tokenizer")
     factor = 2 ** (len(vae_config["block_out_channels"]) - 1)
-    if options.resolution % factor:
-        raise UsageError(f"--resolution {options.resolution} must be a multiple of the VAE's factor {factor}")
+    if options.resolution % (factor * PATCH_SIZE):
+        raise UsageError(
+            f"--resolution {options.resolution} must be a multiple of {factor * PATCH_SIZE}: the VAE's factor "
+            f"{factor} times MVDiT's {PATCH_SIZE}x{PATCH_SIZE} patch"
+        )
     return LatentSettings(
         num_frames=options.num_frames,
         frame_interval=options.frame_interval,
@@ -249,7 +261,9 @@ def encode_dataset(source: str, out_dir: str | Path, options: EncodeOptions) -> 
     if options.executor == "accelerate":
         return _encode_under_accelerate(source, out_dir, options, started)
     executor = make_executor(options.executor, options.num_proc, options.ray_address)
+    check_out_dir(source, out_dir)
     plan = plan_encode(source, options)
+    clear_other_plans(out_dir, plan)
     previous = complete_encode_of(out_dir, plan)
     if previous is not None:
         return EncodeSummary(out_dir, previous, 0, len(previous.shards), time.perf_counter() - started)
@@ -280,10 +294,16 @@ def _encode_under_accelerate(source: str, out_dir: Path, options: EncodeOptions,
 
     # As `Accelerator` does: `accelerate launch --cpu` (ACCELERATE_USE_CPU) runs the processes on CPUs (gloo).
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    check_out_dir(source, out_dir)
     plan = plan_encode(source, options)
     journal = BuildJournal(out_dir)
-    with state.main_process_first():  # the main process discards another plan's journal before the others read it
-        done = reusable_shards(out_dir, journal, plan)
+    with state.main_process_first():  # the main process clears another plan's files and journal before the others look
+        if state.is_main_process:
+            clear_other_plans(out_dir, plan)
+        previous = complete_encode_of(out_dir, plan)
+        done = {} if previous is not None else reusable_shards(out_dir, journal, plan)
+    if previous is not None:
+        return EncodeSummary(out_dir, previous, 0, len(previous.shards), time.perf_counter() - started)
     todo = [shard for shard in plan.shards if shard.path not in done]
     job = shard_job(source, plan, replace(options, device=str(state.device)))
     for shard in todo[state.process_index :: state.num_processes]:
@@ -307,6 +327,33 @@ def shard_job(source: str, plan: EncodePlan, options: EncodeOptions) -> EncodeSh
     """The workers' job: what each of them reads, with which encoders, on which device."""
     encoders = EncoderSpec.of(plan.settings, options.device)
     return EncodeShardJob(worker_location(source), plan.settings, encoders, options.batch_size, options.video_backend)
+
+
+def check_out_dir(source: str, out_dir: Path) -> None:
+    """OUT_DIR is a new or empty folder, or an earlier encode's: never the source, never another dataset."""
+    from ..publish.journal import JOURNAL_DIR
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OpenVidError(f"{out_dir}: not a folder")
+    if Path(source).exists() and Path(source).resolve() == out_dir.resolve():
+        raise UsageError(f"OUT_DIR is SOURCE ({out_dir}): encode into a folder of its own")
+    if (out_dir / MANIFEST_FILE).is_file():
+        if not is_latent_folder(out_dir):
+            raise OpenVidError(f"{out_dir} holds a published dataset of clips; encode into a folder of its own")
+    elif out_dir.is_dir() and not (out_dir / JOURNAL_DIR).is_dir() and any(out_dir.iterdir()):
+        raise OpenVidError(f"{out_dir} is not empty and holds no latent dataset; choose a new or empty folder")
+
+
+def clear_other_plans(out_dir: Path, plan: EncodePlan) -> None:
+    """Remove what an encode of other settings left: its manifest and card first (they no longer describe the
+    folder, and a trainer must not trust them), then shards and half-written files that are not in this plan."""
+    from ..publish.build import remove_files_not_in
+
+    manifest = out_dir / MANIFEST_FILE
+    if manifest.is_file() and Manifest.from_json(manifest.read_bytes()).build.get("plan") != plan.fingerprint:
+        manifest.unlink()
+        (out_dir / CARD_FILE).unlink(missing_ok=True)
+    remove_files_not_in(out_dir, {shard.path for shard in plan.shards})
 
 
 def complete_encode_of(out_dir: Path, plan: EncodePlan) -> Manifest | None:
@@ -336,12 +383,9 @@ def reusable_shards(out_dir: Path, journal: BuildJournal, plan: EncodePlan) -> d
 
 
 def finish(out_dir: Path, source: str, plan: EncodePlan, results: list[ShardResult]) -> Manifest:
-    """Write the manifest (settings in its `build`) and the card; drop shard files of other plans."""
+    """Write the manifest (settings in its `build`) and the card; drop the shards whose every clip was skipped."""
     from .card import write_latent_card
 
-    for stale in sorted(out_dir.glob("data/**/*.tar")):
-        if stale.relative_to(out_dir).as_posix() not in {shard.path for shard in plan.shards}:
-            stale.unlink()
     manifest = latent_manifest(source, plan, results)
     for result in results:
         if not result.samples:

@@ -232,7 +232,7 @@ def _build(
         return BuildSummary(out_dir, previous, len(plan.shards), seconds, up_to_date=True, plan_seconds=plan_seconds)
 
     finished = journal.start(plan.fingerprint)
-    _remove_files_not_in(out_dir, plan.paths())
+    remove_files_not_in(out_dir, plan.paths())
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
     results: dict[str, ShardResult] = {}
     with progress_bar(total=len(plan.shards), desc=f"Writing shards to {out_dir}", unit=" shards") as progress:
@@ -306,7 +306,7 @@ def _check_out_dir(out_dir: Path) -> None:
         )
 
 
-def _remove_files_not_in(out_dir: Path, keep: set[str]) -> None:
+def remove_files_not_in(out_dir: Path, keep: set[str]) -> None:
     """Files of another plan (or half-written ones) under data/ and metadata/: the configs' globs would load them."""
     for folder in (DATA_DIR, METADATA_DIR):
         root = out_dir / folder

@@ -73,7 +73,7 @@ UploadedShard = tuple[ShardResult, "CommitOperationAdd"]
 
 
 #: A worker's shard job (picklable): writes a planned shard at `folder / shard.path` and returns its result.
-ShardWriter = Callable[[Any, Path], ShardResult]
+WriteShard = Callable[[Any, Path], ShardResult]
 
 
 class Publication(Protocol):
@@ -83,7 +83,7 @@ class Publication(Protocol):
     title: str
     plan: ShardedPlan
 
-    def shard_writer(self) -> ShardWriter:
+    def shard_writer(self) -> WriteShard:
         """The job each worker runs to write one shard."""
         ...
 
@@ -106,7 +106,7 @@ class Publication(Protocol):
 class UploadShardJob:
     """A worker's part of a direct publish: write one shard to scratch, store it in the repository, delete it."""
 
-    write_shard: ShardWriter
+    write_shard: WriteShard
     repo_id: str
     revision: str | None
 

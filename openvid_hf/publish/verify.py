@@ -124,7 +124,12 @@ def commit_sha(api: HfApi, repo_id: str, revision: str | None, repo_type: str = 
 
 
 def download(api: HfApi, repo_id: str, path: str, revision: str, missing: str = "", repo_type: str = REPO_TYPE) -> str:
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         with asking_the_hub(api):
@@ -133,3 +138,9 @@ def download(api: HfApi, repo_id: str, path: str, revision: str, missing: str = 
         raise OpenVidError(f"cannot download {path} of {repo_id} from {api.endpoint} ({error})") from error
     except EntryNotFoundError:
         raise OpenVidError(f"{repo_id}@{revision[:7]}: no {path}{missing}") from None
+    except RevisionNotFoundError:
+        raise OpenVidError(f"{repo_id}: no revision {revision!r}") from None
+    except RepositoryNotFoundError:
+        raise OpenVidError(
+            f"{repo_id}: no such {repo_type} repository on {api.endpoint} (or no access to it)"
+        ) from None
