@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -108,13 +110,14 @@ def _downloaded_sha256(api: HfApi, repo_id: str, path: str, revision: str, repo_
     return file_sha256(download(api, repo_id, path, revision, repo_type=repo_type))
 
 
-def commit_sha(api: HfApi, repo_id: str, revision: str | None, repo_type: str = REPO_TYPE) -> str:
-    """The commit `revision` points to now: every later read uses it, so they see one snapshot."""
+@contextmanager
+def _asking_about(api: HfApi, repo_id: str, revision: str | None, repo_type: str) -> Iterator[None]:
+    """Requests about one repository: no such repository, or no such revision of it, is one `OpenVidError` line."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     try:
         with asking_the_hub(api):
-            return api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
+            yield
     except RevisionNotFoundError:
         raise OpenVidError(f"{repo_id}: no revision {revision!r}") from None
     except RepositoryNotFoundError:
@@ -123,24 +126,19 @@ def commit_sha(api: HfApi, repo_id: str, revision: str | None, repo_type: str = 
         ) from None
 
 
+def commit_sha(api: HfApi, repo_id: str, revision: str | None, repo_type: str = REPO_TYPE) -> str:
+    """The commit `revision` points to now: every later read uses it, so they see one snapshot."""
+    with _asking_about(api, repo_id, revision, repo_type):
+        return api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
+
+
 def download(api: HfApi, repo_id: str, path: str, revision: str, missing: str = "", repo_type: str = REPO_TYPE) -> str:
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     try:
-        with asking_the_hub(api):
+        with _asking_about(api, repo_id, revision, repo_type):
             return api.hf_hub_download(repo_id, path, repo_type=repo_type, revision=revision)
     except LocalEntryNotFoundError as error:
         raise OpenVidError(f"cannot download {path} of {repo_id} from {api.endpoint} ({error})") from error
     except EntryNotFoundError:
         raise OpenVidError(f"{repo_id}@{revision[:7]}: no {path}{missing}") from None
-    except RevisionNotFoundError:
-        raise OpenVidError(f"{repo_id}: no revision {revision!r}") from None
-    except RepositoryNotFoundError:
-        raise OpenVidError(
-            f"{repo_id}: no such {repo_type} repository on {api.endpoint} (or no access to it)"
-        ) from None
