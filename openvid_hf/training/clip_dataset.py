@@ -29,7 +29,7 @@ from ..release.filters import ClipFilter
 from ..schema import RECORD_COLUMN, VIDEO_COLUMN, published_features
 from ..video.clips import ClipLoader, ClipTooShortError, sample_rng
 from ..video.decoding import VideoDecodeError
-from .row_stream import VIDEO_NAME_FIELD, ClipCounts, RowStreamDataset, record_fields
+from .row_stream import VIDEO_NAME_FIELD, ClipCounts, RowStreamDataset, record_fields, stream_rows
 
 __all__ = ["VIDEO_NAME_FIELD", "ClipCounts", "OpenVidClipDataset", "clip_row_features", "load_rows", "shard_files"]
 
@@ -139,17 +139,8 @@ def load_rows(
             if where is not None:
                 raise
             logger.warning("%s has no byte ranges (`openvid-hf index` adds them): reading every clip", name)
-    try:
-        rows = datasets.load_dataset(name, config, split=split, streaming=True, revision=revision)
-    except (FileNotFoundError, ValueError) as error:
-        raise OpenVidError(f"{name}: cannot stream config {config!r}, split {split!r}: {error}") from error
-    missing = [column for column in (VIDEO_COLUMN, RECORD_COLUMN) if column not in (rows.column_names or ())]
-    if missing:
-        raise OpenVidError(
-            f"{name}: not a published OpenVid-1M dataset (no {' or '.join(missing)} column; "
-            f"columns: {rows.column_names})"
-        )
-    return rows.cast(features)
+    columns = (VIDEO_COLUMN, RECORD_COLUMN)
+    return stream_rows(name, config, split, revision, columns, "a published OpenVid-1M dataset").cast(features)
 
 
 def _selection(where: Where, filters: ClipFilter | None) -> Where:

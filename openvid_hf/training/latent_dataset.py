@@ -14,12 +14,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..errors import OpenVidError
 from ..latents.layout import LATENT_LOGVAR, LATENT_MEAN, PROMPT_EMBEDS, PROMPT_LENGTH
 from ..publish.layout import DEFAULT_CONFIG
 from ..release.filters import ClipFilter
 from ..schema import RECORD_COLUMN
-from .row_stream import RowStreamDataset, record_fields
+from .row_stream import RowStreamDataset, record_fields, stream_rows
 
 MEMBERS = (RECORD_COLUMN, LATENT_MEAN, LATENT_LOGVAR, PROMPT_EMBEDS)
 
@@ -46,16 +45,7 @@ class OpenVidLatentDataset(RowStreamDataset):
         world_size: int | None = None,
         revision: str | None = None,
     ):
-        import datasets
-
-        name = os.fspath(source)
-        try:
-            rows = datasets.load_dataset(name, config, split=split, streaming=True, revision=revision)
-        except (FileNotFoundError, ValueError) as error:
-            raise OpenVidError(f"{name}: cannot stream config {config!r}, split {split!r}: {error}") from error
-        missing = [member for member in MEMBERS if member not in (rows.column_names or ())]
-        if missing:
-            raise OpenVidError(f"{name}: not a latent dataset (no {', '.join(missing)}; columns: {rows.column_names})")
+        rows = stream_rows(os.fspath(source), config, split, revision, MEMBERS, "a latent dataset")
         self.max_text_length = max_text_length
         self.filters = filters or ClipFilter()
         super().__init__(rows, seed=seed, rank=rank, world_size=world_size)

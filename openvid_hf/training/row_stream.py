@@ -74,6 +74,21 @@ def _dataset_states(state: Any) -> Iterator[dict[str, Any]]:
             yield from _dataset_states(value)
 
 
+def stream_rows(
+    name: str, config: str, split: str, revision: str | None, columns: tuple[str, ...], what: str
+) -> datasets.IterableDataset:
+    """The rows of `config`/`split` of the dataset `name`, streamed with plain `datasets`; one `OpenVidError` line
+    when they cannot be streamed or lack one of `columns` (`what` says which kind of dataset was expected)."""
+    try:
+        rows = datasets.load_dataset(name, config, split=split, streaming=True, revision=revision)
+    except (FileNotFoundError, ValueError) as error:
+        raise OpenVidError(f"{name}: cannot stream config {config!r}, split {split!r}: {error}") from error
+    missing = [column for column in columns if column not in (rows.column_names or ())]
+    if missing:
+        raise OpenVidError(f"{name}: not {what} (no {' or '.join(missing)} column; columns: {rows.column_names})")
+    return rows
+
+
 def record_fields(record: dict[str, Any]) -> dict[str, Any]:
     """The data contract's fields of a row's record, as a sample carries them (`video` as `VIDEO_NAME_FIELD`)."""
     return {VIDEO_NAME_FIELD if name == "video" else name: record[name] for name in FIELD_NAMES}
