@@ -261,15 +261,11 @@ def encode_dataset(source: str, out_dir: str | Path, options: EncodeOptions) -> 
     if options.executor == "accelerate":
         return _encode_under_accelerate(source, out_dir, options, started)
     executor = make_executor(options.executor, options.num_proc, options.ray_address)
-    check_out_dir(source, out_dir)
-    plan = plan_encode(source, options)
-    clear_other_plans(out_dir, plan)
-    previous = complete_encode_of(out_dir, plan)
+    journal = BuildJournal(out_dir)
+    plan, previous, done = start_encode(source, out_dir, options, journal)
     if previous is not None:
         return EncodeSummary(out_dir, previous, 0, len(previous.shards), time.perf_counter() - started)
     job = shard_job(source, plan, options)
-    journal = BuildJournal(out_dir)
-    done = reusable_shards(out_dir, journal, plan)
     todo = [shard for shard in plan.shards if shard.path not in done]
     results = dict(done)
     write = partial(job, folder=out_dir.resolve())
@@ -283,44 +279,65 @@ def encode_dataset(source: str, out_dir: str | Path, options: EncodeOptions) -> 
     return EncodeSummary(out_dir, manifest, len(todo), len(done), time.perf_counter() - started)
 
 
+def start_encode(
+    source: str, out_dir: Path, options: EncodeOptions, journal: BuildJournal
+) -> tuple[EncodePlan, Manifest | None, dict[str, ShardResult]]:
+    """Check OUT_DIR, plan, clear another plan's files; then the folder's manifest when it already is a complete
+    encode of this plan, else the shards an earlier run of it finished (`done`)."""
+    check_out_dir(source, out_dir)
+    plan = plan_encode(source, options)
+    clear_other_plans(out_dir, plan)
+    previous = complete_encode_of(out_dir, plan)
+    return plan, previous, {} if previous is not None else reusable_shards(out_dir, journal, plan)
+
+
 def _encode_under_accelerate(source: str, out_dir: Path, options: EncodeOptions, started: float) -> EncodeSummary:
     """This process's share of the shards (`accelerate launch`: one process per GPU, each on its own device).
 
-    The processes share the journal in `out_dir`: the main process starts it, each records its shards, and once all
-    are done the main process reads every shard's result from it and writes the manifest and the card.
+    The main process alone checks, plans and reads what is done (reading the source's metadata, hashing the encoders'
+    and the finished shards' files once, not once a process), and shares the outcome, its error included, with the
+    others. They share the journal in `out_dir`: each records its shards, and once all are done the main process reads
+    every shard's result from it and writes the manifest and the card.
     """
     from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
+    from accelerate.utils import broadcast_object_list, parse_flag_from_env
 
     # As `Accelerator` does: `accelerate launch --cpu` (ACCELERATE_USE_CPU) runs the processes on CPUs (gloo).
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
-    check_out_dir(source, out_dir)
-    plan = plan_encode(source, options)
     journal = BuildJournal(out_dir)
-    with state.main_process_first():  # the main process clears another plan's files and journal before the others look
-        if state.is_main_process:
-            clear_other_plans(out_dir, plan)
-        previous = complete_encode_of(out_dir, plan)
-        done = {} if previous is not None else reusable_shards(out_dir, journal, plan)
-    if previous is not None:
-        return EncodeSummary(out_dir, previous, 0, len(previous.shards), time.perf_counter() - started)
-    todo = [shard for shard in plan.shards if shard.path not in done]
+    outcome: list = [None]
+    if state.is_main_process:
+        try:
+            plan, previous, done = start_encode(source, out_dir, options, journal)
+            outcome = [(plan, previous is not None, sorted(done))]
+        except OpenVidError as error:
+            outcome = [error]
+    broadcast_object_list(outcome)
+    if isinstance(outcome[0], OpenVidError):
+        raise outcome[0]
+    plan, complete, done_paths = outcome[0]
+    if complete:
+        manifest = _read_manifest(out_dir)
+        return EncodeSummary(out_dir, manifest, 0, len(manifest.shards), time.perf_counter() - started)
+    todo = [shard for shard in plan.shards if shard.path not in done_paths]
     job = shard_job(source, plan, replace(options, device=str(state.device)))
     for shard in todo[state.process_index :: state.num_processes]:
         journal.record(job(shard, out_dir))
     state.wait_for_everyone()
-    manifest = None
     if state.is_main_process:
         results = journal.start(plan.fingerprint)
         missing = [shard.path for shard in plan.shards if shard.path not in results]
         if missing:
             raise OpenVidError(f"{len(missing)} shards were not encoded ({missing[0]} ...): run the command again")
-        manifest = finish(out_dir, source, plan, [results[shard.path] for shard in plan.shards])
+        finish(out_dir, source, plan, [results[shard.path] for shard in plan.shards])
         journal.remove()
     state.wait_for_everyone()
-    if manifest is None:
-        manifest = Manifest.from_json((out_dir / MANIFEST_FILE).read_bytes(), str(out_dir / MANIFEST_FILE))
-    return EncodeSummary(out_dir, manifest, len(todo), len(done), time.perf_counter() - started)
+    return EncodeSummary(out_dir, _read_manifest(out_dir), len(todo), len(done_paths), time.perf_counter() - started)
+
+
+def _read_manifest(out_dir: Path) -> Manifest:
+    path = out_dir / MANIFEST_FILE
+    return Manifest.from_json(path.read_bytes(), str(path))
 
 
 def shard_job(source: str, plan: EncodePlan, options: EncodeOptions) -> EncodeShardJob:
@@ -360,10 +377,9 @@ def complete_encode_of(out_dir: Path, plan: EncodePlan) -> Manifest | None:
     """The folder's manifest when the folder is a complete, intact encode of this very plan."""
     from ..publish.manifest import local_tree
 
-    path = out_dir / MANIFEST_FILE
-    if not path.is_file():
+    if not (out_dir / MANIFEST_FILE).is_file():
         return None
-    manifest = Manifest.from_json(path.read_bytes(), str(path))
+    manifest = _read_manifest(out_dir)
     if manifest.build.get("plan") != plan.fingerprint or manifest.mismatches(local_tree(out_dir)):
         return None
     return manifest
