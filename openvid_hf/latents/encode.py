@@ -422,19 +422,3 @@ def latent_manifest(source: str, plan: EncodePlan, results: list[ShardResult]) -
         metadata=[],
         skipped=[skip for result in results for skip in result.skipped],
     )
-
-
-def read_settings(name: str, revision: str | None = None) -> LatentSettings:
-    """The settings of the latent dataset at `name` (a folder or a Hub dataset repository), from its manifest."""
-    from ..publish.verify import download, parse_target
-
-    location = parse_target(name)
-    if isinstance(location, Path):
-        path = location / MANIFEST_FILE
-        if not path.is_file():
-            raise OpenVidError(f"{name}: no {MANIFEST_FILE}; not a latent dataset written by `openvid-hf encode`")
-    else:
-        from huggingface_hub import HfApi
-
-        path = Path(download(HfApi(), location, MANIFEST_FILE, revision or "main", "; not a latent dataset"))
-    return LatentSettings.from_manifest(Manifest.from_json(path.read_bytes(), str(path)), name)

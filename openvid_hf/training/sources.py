@@ -141,8 +141,8 @@ def check_latents_fit(args: argparse.Namespace) -> None:
     """
     from huggingface_hub import constants
 
-    from ..latents.encode import read_settings
     from ..latents.encoders import encoder_identity
+    from ..latents.layout import read_settings
     from ..pipelines import MVDiTTransformer3DModel
 
     name, model = args.latents_dataset, args.pretrained_model_name_or_path

@@ -374,7 +374,7 @@ class Trainer:
         )
 
     def _latent_dataset(self) -> RowStreamDataset:
-        from ..latents.encode import read_settings
+        from ..latents.layout import read_settings
         from ..release.filters import ClipFilter
         from .latent_dataset import OpenVidLatentDataset
 
