@@ -27,8 +27,6 @@ _LAZY_EXPORTS = {
     "load_metadata": "openvid_hf.publish.metadata",
     "load_subset": "openvid_hf.publish.subset",
     "convert_original_checkpoint": "openvid_hf.model.convert",
-    "save_pipeline": "openvid_hf.model.publishing",
-    "push_pipeline": "openvid_hf.model.publishing",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

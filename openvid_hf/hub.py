@@ -1,8 +1,8 @@
 """Publishing to the Hub: repo ids, tokens, and the one upload every publisher goes through.
 
-The dataset push, `openvid-hf convert --push-to-hub`, the training script's export and
-`openvid_hf.model.push_pipeline` all call `publish_folder`: create the repository (and branch) if needed, write
-the card for the repository's final id, upload the folder as one commit. `upload_folder` re-sends nothing the
+The dataset push, `openvid-hf convert --push-to-hub`, the training script's export and `MVDiTPipeline.push_to_hub`
+(through the `mvdit.publishing` entry point) all call `publish_folder`: create the repository (and branch) if needed,
+write the card for the repository's final id, upload the folder as one commit. `upload_folder` re-sends nothing the
 repository already has, so re-running a publish that failed midway completes it. A distributed publish has no
 folder: its workers store their files with `preupload_file` and the driver commits them with `commit_operations`.
 """

@@ -27,13 +27,12 @@ from diffusers.models import AutoencoderKL
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import DDPMParallelScheduler, DDPMScheduler, KarrasDiffusionSchedulers
 from diffusers.utils import BaseOutput, logging, replace_example_docstring
-from diffusers.utils.hub_utils import load_or_create_model_card, populate_model_card
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
-from huggingface_hub import ModelCard, create_repo
 from transformers import T5EncoderModel, T5TokenizerFast
 
 from .caption_cleaning import clean_caption as clean_caption_text
+from .publishing import ModelCardArgument, publish, resolve_model_card
 from .registration import register_with_diffusers
 from .remote_code import write_remote_code
 from .transformer_mvdit import MVDiTTransformer3DModel
@@ -56,6 +55,8 @@ DEFAULT_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 #: Frame rate of the videos the original inference configs write (`fps = 24 // 3`): MVDiT's training clips.
 DEFAULT_FPS = 8
+#: What `save_pretrained(..., push_to_hub=True, **kwargs)` takes in `kwargs`, as diffusers' does.
+PUSH_ARGUMENTS = ("repo_id", "commit_message", "private", "token", "create_pr")
 #: Schedulers that sample with the model's learned variance; every other scheduler gets the noise channels only.
 LEARNED_VARIANCE_SCHEDULERS = (DDPMScheduler, DDPMParallelScheduler)
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
@@ -204,39 +205,47 @@ class MVDiTPipeline(DiffusionPipeline):
         push_to_hub: bool = False,
         *,
         remote_code: bool = False,
-        model_card: ModelCard | str | None = None,
+        model_card: ModelCardArgument = None,
         **kwargs: Any,
     ) -> None:
-        r"""`DiffusionPipeline.save_pretrained`, optionally with this pipeline's code and a model card.
+        r"""Save every component and `model_index.json`, with the model card and, optionally, this pipeline's code.
 
         Args:
             remote_code (`bool`, defaults to `False`):
                 Also copy this pipeline's modules into the folder and point `model_index.json` at them, so
                 `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` loads it without openvid-hf.
-            model_card (`ModelCard` or `str`, *optional*):
-                Written as `README.md` (`openvid_hf.save_pipeline` renders openvid-hf's card and passes it here).
-            safe_serialization, variant, max_shard_size, push_to_hub, kwargs:
-                As in `DiffusionPipeline.save_pretrained`. Its `push_to_hub=True` uploads before the code and the card
-                are written, so it does not combine with them: use `push_to_hub(repo_id, remote_code=...,
-                model_card=...)`.
+            model_card (`ModelCard`, `str` or `dict`, *optional*):
+                Written as `README.md`. A dict holds the fields of openvid-hf's card (`repo_id`, `base_model`,
+                `datasets`, `license`, `training`); with openvid-hf installed its card is written by default, its
+                `repo_id` being the folder (or the repository pushed to). See `publishing.py`.
+            push_to_hub (`bool`, defaults to `False`):
+                Then upload the folder as one commit; `kwargs` as in diffusers (`repo_id`, defaulting to the
+                folder's name, `token`, `private`, `commit_message`, `create_pr`).
+            safe_serialization, variant, max_shard_size: As in `DiffusionPipeline.save_pretrained`.
         """
-        if push_to_hub and (remote_code or model_card is not None):
-            raise ValueError(
-                "save_pretrained(push_to_hub=True) uploads before remote_code and model_card are written; "
-                "call push_to_hub(repo_id, remote_code=..., model_card=...) instead"
-            )
+        unexpected = set(kwargs) - set(PUSH_ARGUMENTS if push_to_hub else ())
+        if unexpected:
+            raise TypeError(f"save_pretrained() got unexpected keyword arguments {sorted(unexpected)}")
+        repo_id = kwargs.pop("repo_id", None) or Path(save_directory).name
+        card = resolve_model_card(
+            self, model_card, repo_id=repo_id if push_to_hub else str(save_directory), remote_code=remote_code
+        )
         super().save_pretrained(
-            save_directory,
-            safe_serialization=safe_serialization,
-            variant=variant,
-            max_shard_size=max_shard_size,
-            push_to_hub=push_to_hub,
-            **kwargs,
+            save_directory, safe_serialization=safe_serialization, variant=variant, max_shard_size=max_shard_size
         )
         if remote_code:
             write_remote_code(self, save_directory)
-        if model_card is not None:
-            Path(save_directory, "README.md").write_text(str(model_card), encoding="utf-8", newline="")
+        if card is not None:
+            Path(save_directory, "README.md").write_text(str(card), encoding="utf-8", newline="")
+        if push_to_hub:
+            publish(
+                save_directory,
+                repo_id,
+                commit_message=kwargs.get("commit_message"),
+                private=kwargs.get("private"),
+                token=kwargs.get("token"),
+                create_pr=kwargs.get("create_pr", False),
+            )
 
     def push_to_hub(
         self,
@@ -247,29 +256,26 @@ class MVDiTPipeline(DiffusionPipeline):
         create_pr: bool = False,
         safe_serialization: bool = True,
         variant: str | None = None,
-        subfolder: str | None = None,
         *,
         remote_code: bool = False,
-        model_card: ModelCard | str | None = None,
+        model_card: ModelCardArgument = None,
     ) -> str:
-        r"""`DiffusionPipeline.push_to_hub`, optionally with this pipeline's code and a model card.
+        r"""Upload the pipeline as `save_pretrained` writes it, as one commit; returns the commit URL.
 
-        diffusers' own uploads its generic card; `model_card` replaces it. `remote_code` is as in `save_pretrained`.
-        The other arguments are diffusers'. Returns the commit URL.
+        The card's `repo_id` is `repo_id`; `remote_code` and `model_card` are as in `save_pretrained`, the other
+        arguments as in `DiffusionPipeline.push_to_hub`.
         """
-        repo_id = create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
-        if model_card is None and not subfolder:
-            model_card = populate_model_card(load_or_create_model_card(repo_id, token=token))
+        card = resolve_model_card(self, model_card, repo_id=repo_id, remote_code=remote_code)
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(
                 folder,
                 safe_serialization=safe_serialization,
                 variant=variant,
                 remote_code=remote_code,
-                model_card=model_card,
+                model_card=card,
             )
-            return self._upload_folder(
-                folder, repo_id, token=token, commit_message=commit_message, create_pr=create_pr, subfolder=subfolder
+            return publish(
+                folder, repo_id, commit_message=commit_message, private=private, token=token, create_pr=create_pr
             )
 
     # Prompts -------------------------------------------------------------------------------------------------------

@@ -161,3 +161,15 @@ def test_the_checker_sees_cycles_and_real_edges():
     assert "openvid_hf.release.reader" in GRAPH["openvid_hf.publish.build"]
     assert "openvid_hf.video.decoding" in GRAPH["openvid_hf.release.reader"]
     assert layer_of("openvid_hf.release.reader") > layer_of("openvid_hf.video.decoding")
+
+
+def test_openvid_hf_offers_the_pipeline_its_card_and_upload_through_entry_points():
+    """The inverted dependency: package metadata points `pipelines/` at openvid-hf's functions, not an import."""
+    from openvid_hf.hub import publish_folder
+    from openvid_hf.model.model_card import model_card
+    from openvid_hf.pipelines.publishing import ENTRY_POINT_GROUP, installed_entry_point
+
+    assert installed_entry_point("model_card") is model_card
+    assert installed_entry_point("publish_folder") is publish_folder
+    assert installed_entry_point("not_offered") is None
+    assert f'[project.entry-points."{ENTRY_POINT_GROUP}"]' in (REPO / "pyproject.toml").read_text()

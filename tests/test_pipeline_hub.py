@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,6 @@ from huggingface_hub import ModelCard, snapshot_download
 
 from openvid_hf import MVDiTTransformer3DModel
 from openvid_hf.model.model_card import EXAMPLE_PROMPT, model_card, sampling_defaults
-from openvid_hf.model.publishing import push_pipeline
 from openvid_hf.pipelines.registration import is_registered, register_with_diffusers
 from openvid_hf.testing.tiny_pipeline import tiny_pipeline
 from openvid_hf.video.decoding import probe_video
@@ -115,7 +115,7 @@ def test_importing_openvid_hf_registers_nothing_until_asked(tmp_path):
 
 
 def test_push_then_from_pretrained_in_a_fresh_process(pipe, card_video, hub_repo_id, tmp_path):
-    push_pipeline(pipe, hub_repo_id, model_card={"base_model": "nkp37/OpenVid-1M"})
+    pipe.push_to_hub(hub_repo_id, model_card={"base_model": "nkp37/OpenVid-1M"})
 
     card = ModelCard.load(hub_repo_id)
     assert card.data.library_name == "diffusers" and card.data.pipeline_tag == "text-to-video"
@@ -128,10 +128,8 @@ def test_push_then_from_pretrained_in_a_fresh_process(pipe, card_video, hub_repo
     script = textwrap.dedent(
         f"""
         import numpy as np
-        import openvid_hf
+        import openvid_hf  # only this: AutoModel finds the class on the package model_index.json names
         from diffusers import AutoModel
-
-        openvid_hf.register_with_diffusers()  # AutoModel looks the class up on `diffusers`
 
         transformer = AutoModel.from_pretrained({hub_repo_id!r}, subfolder="transformer")
         assert type(transformer).__module__ == "openvid_hf.pipelines.transformer_mvdit", type(transformer)
@@ -151,7 +149,7 @@ def test_push_then_from_pretrained_in_a_fresh_process(pipe, card_video, hub_repo
 
 
 def test_remote_code_loads_where_openvid_hf_is_not_installed(pipe, card_video, hub_repo_id, hub_api, tmp_path):
-    push_pipeline(pipe, hub_repo_id, remote_code=True)
+    pipe.push_to_hub(hub_repo_id, remote_code=True)
     files = set(hub_api.list_repo_files(hub_repo_id))
     assert {
         "pipeline_mvdit.py",
@@ -179,25 +177,63 @@ def test_remote_code_loads_where_openvid_hf_is_not_installed(pipe, card_video, h
     assert probe_video(tmp_path / "video.mp4").num_frames == sampling_defaults(pipe)["num_frames"]
 
 
-def test_the_pipelines_own_push_uploads_what_push_pipeline_does(pipe, hub_repo_id, hub_api, tmp_path):
-    """`pipe.push_to_hub(..., remote_code=True, model_card=...)`: the files and bytes of `push_pipeline`."""
-    own = f"{hub_repo_id}-own"
-    push_pipeline(pipe, hub_repo_id, remote_code=True)
-    pipe.push_to_hub(own, remote_code=True, model_card=model_card(pipe, hub_repo_id, remote_code=True))
+def test_save_pretrained_with_push_uploads_what_push_to_hub_does(pipe, hub_repo_id, hub_api, tmp_path):
+    """Both of diffusers' ways to push write openvid-hf's card for the repository and the same files, byte for byte."""
+    saved = f"{hub_repo_id}-saved"
+    pipe.push_to_hub(hub_repo_id, remote_code=True, model_card={"base_model": "nkp37/OpenVid-1M"})
+    pipe.save_pretrained(
+        tmp_path / "folder", push_to_hub=True, repo_id=saved, remote_code=True, model_card={"repo_id": hub_repo_id}
+    )
 
     files = sorted(hub_api.list_repo_files(hub_repo_id))
-    assert files == sorted(hub_api.list_repo_files(own))
-    assert "remote_code.py" in files and not [name for name in files if "convert_mvdit" in name]
-    expected = snapshot_download(hub_repo_id, local_dir=tmp_path / "push_pipeline")
-    actual = snapshot_download(own, local_dir=tmp_path / "push_to_hub")
+    assert files == sorted(hub_api.list_repo_files(saved))
+    assert "publishing.py" in files and not [name for name in files if "convert_mvdit" in name]
+    pushed = Path(snapshot_download(hub_repo_id, local_dir=tmp_path / "pushed"))
+    saved_then_pushed = Path(snapshot_download(saved, local_dir=tmp_path / "saved"))
     for name in files:
-        assert (tmp_path / actual / name).read_bytes() == (tmp_path / expected / name).read_bytes(), name
+        if name != "README.md":
+            assert (saved_then_pushed / name).read_bytes() == (pushed / name).read_bytes(), name
+    card = (pushed / "README.md").read_text()
+    assert f'DiffusionPipeline.from_pretrained("{hub_repo_id}", trust_remote_code=True)' in card
+    assert "base_model: nkp37/OpenVid-1M" in card
+    assert (saved_then_pushed / "README.md").read_text() == card.replace("base_model: nkp37/OpenVid-1M\n", "")
 
 
-def test_without_the_extras_save_and_push_are_diffusers_own(pipe, hub_repo_id, hub_api, tmp_path):
-    pipe.push_to_hub(hub_repo_id)
-    files = hub_api.list_repo_files(hub_repo_id)
-    assert "model_index.json" in files and not [name for name in files if name.endswith(".py")]
-    assert ModelCard.load(hub_repo_id).data.library_name == "diffusers"  # diffusers' generic card
-    with pytest.raises(ValueError, match=r"call push_to_hub\(repo_id, remote_code=..., model_card=...\)"):
-        pipe.save_pretrained(tmp_path, push_to_hub=True, remote_code=True)
+def test_save_pretrained_writes_the_card_and_refuses_what_it_would_drop(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "plain")
+    card = ModelCard.load(tmp_path / "plain" / "README.md")
+    assert card.text == model_card(pipe, str(tmp_path / "plain")).text
+    assert f'MVDiTPipeline.from_pretrained("{tmp_path / "plain"}")' in usage_snippet(card)
+
+    pipe.save_pretrained(tmp_path / "given", model_card="# My MVDiT\n")
+    assert (tmp_path / "given" / "README.md").read_text() == "# My MVDiT\n"
+
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['repo_id'\]"):
+        pipe.save_pretrained(tmp_path / "not_pushed", repo_id="org/name")
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        pipe.push_to_hub("org/name", max_shard_size="1GB")
+    assert not (tmp_path / "not_pushed").exists()
+
+
+def test_without_openvid_hf_save_and_push_are_diffusers_own(pipe, hub_repo_id, tmp_path):
+    """Loaded as remote code where openvid-hf is not installed: no card from fields, diffusers' generic card."""
+    pipe.push_to_hub(hub_repo_id, remote_code=True)
+    script = BLOCK_OPENVID_HF + textwrap.dedent(
+        f"""
+        import os
+        import pytest
+        from diffusers import DiffusionPipeline
+        from huggingface_hub import ModelCard
+
+        pipe = DiffusionPipeline.from_pretrained({hub_repo_id!r}, trust_remote_code=True)
+        pipe.save_pretrained("saved")
+        assert not os.path.exists("saved/README.md")
+        with pytest.raises(ValueError, match="openvid-hf's card, which is not installed here"):
+            pipe.save_pretrained("fields", model_card={{"base_model": "nkp37/OpenVid-1M"}})
+        pipe.push_to_hub({hub_repo_id + "-copy"!r})
+        card = ModelCard.load({hub_repo_id + "-copy"!r})
+        assert card.data.library_name == "diffusers" and "nan2024openvid" not in card.text, card.text
+        assert not [name for name in sys.modules if name.split(".")[0] == "openvid_hf"]
+        """
+    )
+    run_python(script, tmp_path)

@@ -95,12 +95,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {converted} to {args.out_dir / 'transformer'} ({time.perf_counter() - started:.1f} s)")
         return 0
 
-    from ..model.publishing import save_pipeline
-
     pipeline = _assemble_pipeline(args, transformer)
     with staged_folder(args.out_dir) as staging:
-        save_pipeline(
-            pipeline,
+        pipeline.save_pretrained(
             staging,
             remote_code=args.remote_code,
             model_card={"repo_id": args.push_to_hub or str(args.out_dir)},

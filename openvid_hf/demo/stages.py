@@ -291,7 +291,6 @@ def dataset_contact_sheet(demo: Demo) -> None:
 
 def base_model(demo: Demo) -> None:
     """Stage 4: fit a tiny VAE to every training frame streamed from the Hub; push the untrained pipeline."""
-    from ..model.publishing import push_pipeline
     from ..training.vae_fit import fit_vae
     from .model_world import base_pipeline, demo_vae, load_training_frames
 
@@ -300,7 +299,7 @@ def base_model(demo: Demo) -> None:
     fit = fit_vae(vae, frames.frames, demo.settings.vae_steps, seed=0)
     base = base_pipeline(vae, frames.captions, seed=0)
     parameters = sum(parameter.numel() for parameter in base.transformer.parameters())
-    push_pipeline(base, BASE_MODEL_REPO, commit_message="Tiny MVDiT, untrained, with a fitted VAE (openvid-hf demo)")
+    base.push_to_hub(BASE_MODEL_REPO, commit_message="Tiny MVDiT, untrained, with a fitted VAE (openvid-hf demo)")
     demo.report(
         f"a {sum(p.numel() for p in vae.parameters()) / 1e3:.0f}k-parameter AutoencoderKL {fit.line()}, on "
         f"{len(frames.frames)} frames of {len(frames.captions)} training clips streamed from {DATASET_REPO}; pushed "

@@ -1,3 +1,4 @@
-"""What openvid-hf adds to the diffusers code of `pipelines/`: conversion as a function and from PixArt-α, the model
-card rendered from its template, and saving or pushing an `MVDiTPipeline` with it.
+"""What openvid-hf adds to the diffusers code of `pipelines/`: conversion as a function and from PixArt-α, and the
+model card rendered from its template (which `MVDiTPipeline.save_pretrained`/`push_to_hub` find through the
+`mvdit.publishing` entry points, so `pipelines/` never imports this package).
 """

@@ -1,9 +1,10 @@
 """The model card of an `MVDiTPipeline` repository, rendered from `model_cards/model_card.md.jinja`.
 
-`save_pipeline` / `push_pipeline` (and so `openvid-hf convert`) write it; training passes a `TrainingSummary`
-(base model, dataset, hyper-parameters, steps, final loss, validation videos) through
-`save_pipeline(..., model_card={"training": summary})`. The usage snippet uses the same sampling defaults as
-`sampling_defaults`, which `tests/test_pipeline_hub.py` runs from the card itself.
+`MVDiTPipeline.save_pretrained` / `push_to_hub` (and so `openvid-hf convert`) write it, finding `model_card` through
+the `mvdit.publishing` entry point (pyproject.toml); training passes a `TrainingSummary` (base model, dataset,
+hyper-parameters, steps, final loss, validation videos) through `save_pretrained(..., model_card={"training": ...})`.
+The usage snippet uses the same sampling defaults as `sampling_defaults`, which `tests/test_pipeline_hub.py` runs
+from the card itself.
 """
 
 from __future__ import annotations

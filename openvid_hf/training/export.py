@@ -19,7 +19,6 @@ import torch
 
 from ..hub import ensure_repo, publish_folder
 from ..model.model_card import TrainingSummary, ValidationVideo
-from ..model.publishing import save_pipeline
 from ..release.filters import ClipFilter
 from .checkpoints import CHECKPOINT_PREFIX
 from .sources import MODEL_INDEX_FILE, is_hub_id, load_pipeline
@@ -121,7 +120,7 @@ def save_trained_pipeline(
         transformer.save_lora_adapter(staging / LORA_DIR)
         transformer.fuse_lora()
         transformer.unload_lora()
-    save_pipeline(pipeline, staging, model_card={"repo_id": repo_id, "training": summary})
+    pipeline.save_pretrained(staging, model_card={"repo_id": repo_id, "training": summary})
     for entry in sorted(staging.iterdir(), key=lambda path: path.name == MODEL_INDEX_FILE):
         target = output_dir / entry.name
         if target.is_dir():
