@@ -30,7 +30,7 @@ from ..errors import OpenVidError, UsageError
 from ..executors import make_executor
 from ..publish.journal import BuildJournal, ShardResult
 from ..publish.layout import CONFIG_SUBSETS, DEFAULT_CONFIG, MANIFEST_FILE, shard_path
-from ..publish.manifest import Manifest
+from ..publish.manifest import Manifest, complete_folder_manifest
 from ..release.skips import skipped_phrase
 from ..schema import VIDEO_COLUMN, member_offset_column
 from ..video.decoding import DEFAULT_BACKEND
@@ -287,7 +287,7 @@ def start_encode(
     check_out_dir(source, out_dir)
     plan = plan_encode(source, options)
     clear_other_plans(out_dir, plan)
-    previous = complete_encode_of(out_dir, plan)
+    previous = complete_folder_manifest(out_dir, plan.fingerprint)
     return plan, previous, {} if previous is not None else reusable_shards(out_dir, journal, plan)
 
 
@@ -373,26 +373,11 @@ def clear_other_plans(out_dir: Path, plan: EncodePlan) -> None:
     remove_files_not_in(out_dir, {shard.path for shard in plan.shards})
 
 
-def complete_encode_of(out_dir: Path, plan: EncodePlan) -> Manifest | None:
-    """The folder's manifest when the folder is a complete, intact encode of this very plan."""
-    from ..publish.manifest import local_tree
-
-    if not (out_dir / MANIFEST_FILE).is_file():
-        return None
-    manifest = _read_manifest(out_dir)
-    if manifest.build.get("plan") != plan.fingerprint or manifest.mismatches(local_tree(out_dir)):
-        return None
-    return manifest
-
-
 def reusable_shards(out_dir: Path, journal: BuildJournal, plan: EncodePlan) -> dict[str, ShardResult]:
     """The plan's shards an earlier run of the same plan finished, whose files still have the recorded SHA-256."""
-    from ..publish.shards import file_sha256
-
     done = {}
     for path, result in journal.start(plan.fingerprint).items():
-        file = out_dir / path
-        if file.is_file() and file.stat().st_size == result.bytes and file_sha256(file) == result.sha256:
+        if result.is_intact(out_dir):
             result.reused = True
             done[path] = result
     return done

@@ -50,7 +50,7 @@ from .layout import (
     metadata_path,
     shard_split_and_subset,
 )
-from .manifest import FileEntry, Manifest, local_tree
+from .manifest import FileEntry, Manifest, complete_folder_manifest
 from .plan import BuildOptions, BuildPlan, PlannedClip, ShardPlan, filters_as_json, plan_build
 from .shards import ShardWriter, encode_record, file_sha256, read_shard_records
 
@@ -65,7 +65,7 @@ class ShardMaker:
     def make(self, shard: ShardPlan, finished: ShardResult | None) -> ShardResult:
         """Reuse the shard when its file still has the checksum the journal recorded, else write it."""
         path = self.out_dir / shard.path
-        if finished is not None and _has_checksum(path, finished):
+        if finished is not None and finished.is_intact(self.out_dir):
             finished.records = [
                 _metadata_row(record, shard.path, member, ranges)
                 for member, record, ranges in read_shard_records(path)
@@ -124,10 +124,6 @@ def _batches(clips: tuple[PlannedClip, ...]) -> Iterator[list[PlannedClip]]:
             batch, size = [], 0
     if batch:
         yield batch
-
-
-def _has_checksum(path: Path, finished: ShardResult) -> bool:
-    return path.is_file() and path.stat().st_size == finished.bytes and file_sha256(path) == finished.sha256
 
 
 #: A read-ahead task reads clips up to this many bytes, or this many clips (see `_batches`).
@@ -225,7 +221,7 @@ def _build(
     started, plan_seconds = timing
     card_repo_id = options.repo_id or str(out_dir)
     journal = BuildJournal(out_dir)
-    previous = None if journal.exists() else _complete_build_of(out_dir, plan)
+    previous = None if journal.exists() else complete_folder_manifest(out_dir, plan.fingerprint)
     if previous is not None:
         write_dataset_card(out_dir, card_repo_id, previous)
         seconds = time.perf_counter() - started
@@ -282,18 +278,6 @@ def write_tables(
         skipped=sorted(skipped, key=lambda item: (item.reason, item.video, item.detail)),
         filtered_out=plan.report.filtered + sum(result.filtered for result in results),
     )
-
-
-def _complete_build_of(out_dir: Path, plan: BuildPlan) -> Manifest | None:
-    """The folder's manifest when it is a complete build of this very plan whose every file still matches."""
-    path = out_dir / MANIFEST_FILE
-    try:
-        manifest = Manifest.from_json(path.read_bytes(), str(path))
-    except (OSError, OpenVidError):
-        return None
-    if manifest.build.get("plan") != plan.fingerprint or manifest.mismatches(local_tree(out_dir)):
-        return None
-    return manifest
 
 
 def _check_out_dir(out_dir: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from ..atomic import write_text
 from ..release.skips import Skip
 from .manifest import FileEntry
+from .shards import file_sha256
 
 #: Where an unfinished build records its finished shards.
 JOURNAL_DIR = ".build"
@@ -34,6 +35,11 @@ class ShardResult:
 
     def entry(self) -> FileEntry:
         return FileEntry(self.path, self.bytes, self.sha256, self.samples)
+
+    def is_intact(self, folder: Path) -> bool:
+        """Whether the shard's file in `folder` still has this result's size and SHA-256: a finished shard to reuse."""
+        path = folder / self.path
+        return path.is_file() and path.stat().st_size == self.bytes and file_sha256(path) == self.sha256
 
     def to_journal(self) -> dict[str, Any]:
         payload = asdict(self.entry()) | {"filtered": self.filtered}

@@ -163,3 +163,16 @@ class Manifest:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise OpenVidError(f"{origin}: not a manifest written by openvid-hf build ({error})") from error
+
+
+def complete_folder_manifest(out_dir: Path, plan_fingerprint: str) -> Manifest | None:
+    """The manifest of `out_dir` when the folder is a complete output of the plan `plan_fingerprint` (its manifest's
+    `build.plan`) whose every file still matches: what a re-run of `build` or `encode` leaves as it is."""
+    path = out_dir / MANIFEST_FILE
+    try:
+        manifest = Manifest.from_json(path.read_bytes(), str(path))
+    except (OSError, OpenVidError):
+        return None
+    if manifest.build.get("plan") != plan_fingerprint or manifest.mismatches(local_tree(out_dir)):
+        return None
+    return manifest
