@@ -11,12 +11,16 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..publish.layout import CONFIG_SUBSETS, DEFAULT_CONFIG
 from ..release.filters import ClipFilter, add_filter_arguments
 from ..video.decoding import DEFAULT_BACKEND, VIDEO_BACKENDS
 from .checkpoints import LATEST
+
+if TYPE_CHECKING:
+    from ..latents.layout import LatentSettings
 
 #: Pixels per latent patch side: the SD VAE's 8x downsampling times MVDiT's 2x2 patch.
 PIXELS_PER_PATCH = 16
@@ -202,8 +206,11 @@ def check_values(args: argparse.Namespace) -> None:
         _require(args.output_dir.is_dir(), f"--output_dir {args.output_dir} is a file")
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """Everything that can be checked before loading a model or reading a clip (see the module docstring)."""
+def check_arguments(args: argparse.Namespace) -> LatentSettings | None:
+    """Everything that can be checked before loading a model or reading a clip (see the module docstring).
+
+    Returns the latent dataset's settings when training from one: read here once, for the checks and the trainer.
+    """
     from ..hub import check_repo_id, require_token
     from .checkpoints import check_resumable, checkpoint_to_resume, find_checkpoints
     from .sources import check_dataset_exists, check_latents_fit, check_pipeline_exists
@@ -232,9 +239,9 @@ def check_arguments(args: argparse.Namespace) -> None:
             check_repo_id(args.hub_model_id, "--hub_model_id", namespaced=False)
     check_pipeline_exists(args.pretrained_model_name_or_path, args.revision)
     if args.latents_dataset is not None:
-        check_latents_fit(args)
-    else:
-        check_dataset_exists(args.dataset_name, args.dataset_revision)
+        return check_latents_fit(args)
+    check_dataset_exists(args.dataset_name, args.dataset_revision)
+    return None
 
 
 def _require_module(module: str, argument: str) -> None:

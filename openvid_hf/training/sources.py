@@ -19,6 +19,7 @@ from ..release.filters import ClipFilter
 if TYPE_CHECKING:
     import torch
 
+    from ..latents.layout import LatentSettings
     from ..pipelines import MVDiTPipeline
 
 logger = logging.getLogger(__name__)
@@ -133,8 +134,9 @@ def training_captions(
     return sorted(captions)
 
 
-def check_latents_fit(args: argparse.Namespace) -> None:
-    """A latent dataset this model and these arguments can train from; a `UsageError` naming every mismatch.
+def check_latents_fit(args: argparse.Namespace) -> LatentSettings:
+    """The settings of a latent dataset this model and these arguments can train from; else a `UsageError` naming
+    every mismatch.
 
     Compared without loading a model: the sampling settings with the arguments, the latent and text shapes with the
     transformer's config, and the encoders' weight digests with the pipeline's VAE and text encoder files.
@@ -184,3 +186,4 @@ def check_latents_fit(args: argparse.Namespace) -> None:
             )
     if problems:
         raise UsageError(f"--latents_dataset {name} does not fit this run: " + "; ".join(problems))
+    return settings

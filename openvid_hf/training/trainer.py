@@ -165,7 +165,8 @@ def clip_batches(
 class Trainer:
     """One fine-tuning run built from the parsed arguments: `run()` prepares, trains, saves and pushes."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, latent_settings: LatentSettings | None = None) -> None:
+        """`latent_settings`: what `check_arguments` read of `--latents_dataset` (its scaling factor is used)."""
         self.args = args
         self.accelerator = self._make_accelerator()
         self.progress = TrainingProgress()
@@ -173,8 +174,8 @@ class Trainer:
         self.precompute_summary: PrecomputeSummary | None = None
         self.step_log = None  # the main process's StepLog
         self.ema: EMAModel | None = None
-        #: Set when training from a latent dataset: its settings (scaling factor, shapes), no encoder loaded.
-        self.latent_settings: LatentSettings | None = None
+        #: Training from a latent dataset: its settings (scaling factor, shapes), and no encoder is loaded.
+        self.latent_settings = latent_settings
 
     def run(self) -> TrainingResult:
         from .step_log import StepLog
@@ -374,12 +375,10 @@ class Trainer:
         )
 
     def _latent_dataset(self) -> RowStreamDataset:
-        from ..latents.layout import read_settings
         from ..release.filters import ClipFilter
         from .latent_dataset import OpenVidLatentDataset
 
         args, accelerator = self.args, self.accelerator
-        self.latent_settings = read_settings(args.latents_dataset, args.dataset_revision)
         return OpenVidLatentDataset(
             args.latents_dataset,
             args.dataset_config,
@@ -629,5 +628,4 @@ def configure_logging() -> None:
 
 def train(args: argparse.Namespace) -> TrainingResult:
     """Check the arguments, then fine-tune (see `Trainer`)."""
-    check_arguments(args)
-    return Trainer(args).run()
+    return Trainer(args, check_arguments(args)).run()
