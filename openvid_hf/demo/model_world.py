@@ -81,21 +81,15 @@ def load_training_frames(repo_id: str, resolution: int = RESOLUTION) -> Training
 
 def demo_vae(seed: int = 0) -> AutoencoderKL:
     """A fresh `AutoencoderKL` of the demo's size (fit it with `fit_vae` before use)."""
-    from diffusers import AutoencoderKL
+    from ..testing.tiny_pipeline import tiny_vae
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * len(VAE_BLOCK_CHANNELS),
-            up_block_types=("UpDecoderBlock2D",) * len(VAE_BLOCK_CHANNELS),
-            block_out_channels=VAE_BLOCK_CHANNELS,
-            layers_per_block=1,
-            latent_channels=LATENT_CHANNELS,
-            norm_num_groups=8,
-            sample_size=RESOLUTION,
-        )
+    return tiny_vae(
+        seed,
+        block_out_channels=VAE_BLOCK_CHANNELS,
+        latent_channels=LATENT_CHANNELS,
+        norm_num_groups=8,
+        sample_size=RESOLUTION,
+    )
 
 
 def base_pipeline(vae: AutoencoderKL, captions: Sequence[str], seed: int = 0) -> MVDiTPipeline:

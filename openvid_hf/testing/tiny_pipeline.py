@@ -86,24 +86,30 @@ def tiny_text_encoder(vocab_size: int, seed: int = 0) -> T5EncoderModel:
         return T5EncoderModel(config).eval()
 
 
-def tiny_vae(seed: int = 0) -> AutoencoderKL:
-    """A 4-block `AutoencoderKL` (3 downsamplings: factor 8, 4 latent channels, the SD VAE's scaling factor)."""
+def tiny_vae(seed: int = 0, **config: Any) -> AutoencoderKL:
+    """A 4-block `AutoencoderKL` (3 downsamplings: factor 8, 4 latent channels, the SD VAE's scaling factor);
+    `config` overrides, the block types following `block_out_channels`."""
     import torch
     from diffusers import AutoencoderKL
 
+    config = {
+        "block_out_channels": (8, 8, 16, 16),
+        "layers_per_block": 1,
+        "latent_channels": 4,
+        "norm_num_groups": 4,
+        "sample_size": TINY_HEIGHT,
+        "scaling_factor": SD_VAE_SCALING_FACTOR,
+        **config,
+    }
+    blocks = len(config["block_out_channels"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return AutoencoderKL(
             in_channels=3,
             out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(8, 8, 16, 16),
-            layers_per_block=1,
-            latent_channels=4,
-            norm_num_groups=4,
-            sample_size=TINY_HEIGHT,
-            scaling_factor=SD_VAE_SCALING_FACTOR,
+            down_block_types=("DownEncoderBlock2D",) * blocks,
+            up_block_types=("UpDecoderBlock2D",) * blocks,
+            **config,
         ).eval()
 
 
